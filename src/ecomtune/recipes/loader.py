@@ -1,0 +1,147 @@
+"""Load recipes from YAML files or bundled presets, apply `--set key=value` overrides, explain errors."""
+from __future__ import annotations
+
+import difflib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ecomtune.errors import RecipeError
+from ecomtune.recipes.schema import Recipe
+
+PACKAGE_PREFIX = "ecomtune:"  # data paths starting with this point inside the installed package
+
+
+def preset_names() -> list[str]:
+    """Names of the bundled presets (`ecomtune train sentiment-zh` works without a file)."""
+    folder = resources.files("ecomtune.recipes").joinpath("presets")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _preset_text(name: str) -> str:
+    return resources.files("ecomtune.recipes").joinpath("presets", f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def load_recipe(source: str | Path | dict, overrides: list[str] | None = None) -> Recipe:
+    """Load a recipe from a YAML path, a preset name or a dict, and validate it.
+
+    Relative data paths in a recipe file are resolved against the file's folder; in presets and dicts they are
+    relative to the current directory. `overrides` are `dotted.key=yaml_value` strings.
+    """
+    if isinstance(source, dict):
+        raw, base, origin = source, None, "recipe"
+    else:
+        path = Path(source)
+        if path.suffix in (".yaml", ".yml") or path.exists():
+            if not path.exists():
+                raise RecipeError(f"recipe file {path} does not exist — check the path or use a preset: "
+                                  f"{', '.join(preset_names())}")
+            raw, base, origin = _parse_yaml(path.read_text(encoding="utf-8"), str(path)), path.parent, str(path)
+        elif str(source) in preset_names():
+            raw, base, origin = _parse_yaml(_preset_text(str(source)), f"preset {source}"), None, f"preset {source}"
+        else:
+            close = difflib.get_close_matches(str(source), preset_names(), n=1)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            raise RecipeError(f"'{source}' is neither a recipe file nor a preset — {hint}presets: "
+                              f"{', '.join(preset_names())}")
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{origin}: a recipe must be a YAML mapping (key: value), got {type(raw).__name__}")
+    raw = _apply_overrides(dict(raw), overrides or [])
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise RecipeError(f"{origin}: {explain(exc)}") from None
+    if base is not None:
+        _resolve_paths(recipe, base)
+    return recipe
+
+
+def _parse_yaml(text: str, origin: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError(f"{origin}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}) — "
+                          "check indentation and quoting") from None
+
+
+def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError(f"override '{item}' must look like `section.key=value`, e.g. `training.epochs=1`")
+        key, value = item.split("=", 1)
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise RecipeError(f"override '{item}': `{part}` is not a section")
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    return raw
+
+
+def _resolve_paths(recipe: Recipe, base: Path) -> None:
+    for field in ("train", "validation", "test"):
+        value = getattr(recipe.data, field)
+        if value and not value.startswith(PACKAGE_PREFIX) and not Path(value).is_absolute():
+            setattr(recipe.data, field, str((base / value).resolve()))
+
+
+def explain(exc: ValidationError) -> str:
+    """Turn a pydantic error into one line per problem that names the key, the value and the fix."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent, name = loc[:-1], loc[-1]
+            allowed = _fields_at(parent)
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hint = f"did you mean `{'.'.join(parent + [close[0]])}`?" if close else f"allowed: {', '.join(allowed)}"
+            lines.append(f"unknown key `{key}` — {hint}")
+        elif kind == "missing":
+            lines.append(f"`{key}` is required — {_description(loc) or 'add it'}")
+        elif kind == "value_error":
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
+        else:
+            desc = _description(loc)
+            fix = f" — {desc}" if desc else ""
+            msg = str(err["msg"]).replace("Input should be", "must be").replace("Input", "value")
+            lines.append(f"`{key}` {msg}, got {err.get('input')!r}{fix}")
+    return "; ".join(lines)
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Recipe
+    for part in loc:
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return None
+        model = _submodel(field.annotation)
+    return model
+
+
+def _submodel(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _submodel(arg)
+        if found:
+            return found
+    return None
+
+
+def _fields_at(loc: list[str]) -> list[str]:
+    model = _model_at(loc)
+    return list(model.model_fields) if model else []
+
+
+def _description(loc: list[str]) -> str:
+    model = _model_at(loc[:-1])
+    field = model.model_fields.get(loc[-1]) if model else None
+    return field.description or "" if field else ""

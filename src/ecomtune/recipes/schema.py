@@ -1,0 +1,174 @@
+"""The recipe: one validated YAML document that says what to train, on what data, and how.
+
+Every section forbids unknown keys, so a typo is an error that names the key instead of a silently ignored
+setting. Field descriptions double as the "fix" part of error messages.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(_Section):
+    """How to split the train file when no validation/test file is given."""
+
+    test: float = Field(0.2, ge=0.0, lt=1.0, description="fraction held out for test, e.g. `0.2`")
+    validation: float = Field(0.1, ge=0.0, lt=1.0, description="fraction of the rest held out for validation, e.g. `0.1`")
+    seed: int = Field(42, description="random seed of the split, e.g. `42`")
+    stratify: bool = Field(True, description="keep label proportions in every split: `true` or `false`")
+    group_column: str | None = Field(
+        None, description="column whose values never straddle two splits (e.g. a product id), or `null`"
+    )
+
+
+class DataConfig(_Section):
+    """Where the rows come from and which columns mean what."""
+
+    train: str = Field(description="path of the training table (csv, tsv, jsonl, parquet; .gz allowed)")
+    validation: str | None = Field(None, description="optional path of a validation table")
+    test: str | None = Field(None, description="optional path of a test table")
+    text_column: str | list[str] = Field(
+        description="column holding the text, or a list of columns joined with a space, e.g. `[Title, Review Text]`"
+    )
+    label_column: str | None = Field(None, description="label column for `task: classify`, e.g. `label`")
+    label_columns: list[str] | None = Field(
+        None, description="one column per taxonomy level, top first, e.g. `[masterCategory, subCategory]`"
+    )
+    path_column: str | None = Field(None, description="taxonomy path column like `Apparel > Topwear > Shirts`")
+    path_separator: str = Field(">", description="separator between levels in `path_column`, e.g. `>`")
+    label_map: dict[str, str | None] | None = Field(
+        None,
+        description="rename raw labels, e.g. `{1: negative, 5: positive}`; map a value to `null` to drop its rows",
+    )
+    filters: dict[str, list[str]] | None = Field(
+        None, description="drop rows whose column value is listed, e.g. `{cat: [酒店]}`"
+    )
+    max_train_rows: int | None = Field(None, ge=1, description="stratified sample of at most this many training rows")
+    max_validation_rows: int | None = Field(None, ge=1, description="sample of at most this many validation rows")
+    max_test_rows: int | None = Field(None, ge=1, description="sample of at most this many test rows")
+    min_label_count: int = Field(2, ge=1, description="labels with fewer training rows are rare, e.g. `5`")
+    rare_labels: Literal["error", "drop"] = Field("error", description="what to do with rare labels: `error` or `drop`")
+    bad_rows: Literal["error", "drop"] = Field(
+        "error", description="what to do with empty texts or labels: `error` (list them) or `drop` (skip them)"
+    )
+    dedupe: bool = Field(True, description="drop repeated (text, label) rows before splitting: `true` or `false`")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @property
+    def text_columns(self) -> list[str]:
+        return [self.text_column] if isinstance(self.text_column, str) else list(self.text_column)
+
+
+class ModelConfig(_Section):
+    """The pretrained backbone and the head on top of it."""
+
+    backbone: str = Field(description="a registered backbone (`minilm`, `gemma3-270m`), a hub name or a local path")
+    pooling: Literal["mean", "last", "cls"] | None = Field(
+        None, description="how token states become one vector: `mean`, `last` or `cls` (default: per backbone)"
+    )
+    max_length: int = Field(128, ge=8, le=8192, description="tokens per input after truncation, e.g. `128`")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout before the classification head, e.g. `0.1`")
+
+
+class EarlyStoppingConfig(_Section):
+    patience: int = Field(2, ge=1, description="evaluations without improvement before stopping, e.g. `2`")
+    min_delta: float = Field(0.0, ge=0.0, description="smallest improvement that counts, e.g. `0.001`")
+
+
+class TrainingConfig(_Section):
+    """Optimisation and the adaptation methods of the core menu."""
+
+    epochs: float = Field(3, gt=0, description="passes over the training data, e.g. `3`")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides epochs)")
+    batch_size: int = Field(16, ge=1, description="training examples per step per device, e.g. `16`")
+    eval_batch_size: int = Field(64, ge=1, description="examples per evaluation/prediction batch, e.g. `64`")
+    gradient_accumulation: int = Field(1, ge=1, description="steps accumulated per optimizer update, e.g. `2`")
+    learning_rate: float = Field(5e-5, gt=0, lt=1, description="peak learning rate of the backbone, e.g. `5e-5`")
+    head_learning_rate: float | None = Field(
+        None, gt=0, lt=1, description="learning rate of the new head (default: 10x learning_rate, capped at 1e-3)"
+    )
+    weight_decay: float = Field(0.01, ge=0, lt=1, description="AdamW weight decay, e.g. `0.01`")
+    warmup: float = Field(0.1, ge=0, description="warmup as a fraction of steps (< 1) or a number of steps, e.g. `0.1`")
+    scheduler: Literal["linear", "cosine", "constant"] = Field(
+        "linear", description="learning-rate schedule after warmup: `linear`, `cosine` or `constant`"
+    )
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the loss, e.g. `0.1`")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm, e.g. `1.0`")
+    freeze_embeddings: bool = Field(False, description="keep the token embeddings fixed: `true` or `false`")
+    freeze_layers: int = Field(0, ge=0, description="keep the bottom N transformer layers fixed, e.g. `2`")
+    gradual_unfreeze: bool = Field(
+        False, description="start with only the head trainable and unfreeze one layer group per epoch (top first)"
+    )
+    layer_lr_decay: float = Field(
+        1.0, gt=0, le=1, description="layer-wise learning-rate decay, 1.0 = off, e.g. `0.9`"
+    )
+    early_stopping: EarlyStoppingConfig | None = Field(
+        None, description="stop when the validation metric stops improving, e.g. `{patience: 2}`"
+    )
+    evaluate_every: Literal["epoch"] | int = Field(
+        "epoch", description="`epoch` or a number of optimizer steps between validations, e.g. `50`"
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="`bf16` mixed precision, `fp32`, or `auto` (bf16 on GPUs and CPUs with AMX)"
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="`auto`, `cpu`, `cuda` or `mps`")
+    seed: int = Field(42, description="random seed of initialisation and data order, e.g. `42`")
+    group_by_length: bool = Field(True, description="batch texts of similar length together: `true` or `false`")
+    save_total_limit: int = Field(2, ge=1, description="checkpoints kept while training, e.g. `2`")
+    keep_checkpoints: bool = Field(False, description="keep checkpoints after a successful run: `true` or `false`")
+
+
+class EvaluationConfig(_Section):
+    metric: Literal["accuracy", "macro_f1"] = Field(
+        "macro_f1", description="validation metric for best-model selection: `accuracy` or `macro_f1`"
+    )
+    baseline: bool = Field(True, description="also train the TF-IDF + logistic regression baseline: `true`/`false`")
+
+
+class OutputConfig(_Section):
+    dir: str | None = Field(None, description="run directory (default: `runs/<name>`)")
+    overwrite: bool = Field(False, description="replace an existing run directory: `true` or `false`")
+
+
+class Recipe(_Section):
+    """A complete training recipe."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="run name: letters, digits, `-`, `_`, `.`")
+    task: Literal["classify", "taxonomy"] = Field(description="`classify` (one label) or `taxonomy` (L1 > L2 > L3)")
+    language: Literal["en", "zh", "multi"] = Field("en", description="`en`, `zh` or `multi`")
+    description: str = Field("", description="free text shown in the model card")
+    data: DataConfig
+    model: ModelConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _task_columns(self) -> "Recipe":
+        d = self.data
+        if self.task == "classify":
+            if not d.label_column:
+                raise ValueError("`data.label_column` is required for `task: classify` — e.g. `label_column: label`")
+            if d.label_columns or d.path_column:
+                raise ValueError(
+                    "`data.label_columns` / `data.path_column` are for `task: taxonomy` — use `data.label_column`"
+                )
+        else:
+            if bool(d.label_columns) == bool(d.path_column):
+                raise ValueError(
+                    "`task: taxonomy` needs exactly one of `data.label_columns` (one column per level) "
+                    "or `data.path_column` (like `A > B > C`)"
+                )
+            if d.label_columns is not None and len(d.label_columns) < 2:
+                raise ValueError("`data.label_columns` needs at least 2 levels — for one level use `task: classify`")
+        if self.training.gradual_unfreeze and self.training.freeze_layers:
+            raise ValueError(
+                "`training.gradual_unfreeze` and `training.freeze_layers` both decide which layers train "
+                "— set `freeze_layers: 0` or `gradual_unfreeze: false`"
+            )
+        return self
