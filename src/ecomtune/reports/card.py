@@ -86,7 +86,8 @@ def _description(manifest: dict) -> str:
     backbone = _code(backbone_id(manifest))
     if manifest.get("task") == "taxonomy":
         levels = (manifest.get("taxonomy") or {}).get("levels") or []
-        what = f"predicts a path through a {len(levels)}-level product taxonomy ({' → '.join(map(_md, levels))})"
+        path = " → ".join(map(_md, levels))
+        what = f"predicts a path through a {len(levels)}-level product taxonomy ({path})"
     else:
         what = f"classifies {column} into one of {len(manifest.get('labels') or [])} labels"
     return f"This model {what}. It was fine-tuned from {backbone} with [ecomtune](https://pypi.org/project/ecomtune/)."

@@ -48,8 +48,8 @@ def _register_from_fontconfig() -> str | None:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    for line in sorted(listing.splitlines()):
-        path = line.split(":", 1)[0].strip()
+    paths = [line.split(":", 1)[0].strip() for line in listing.splitlines()]
+    for path in sorted(paths, key=lambda p: ("Bold" in p, p)):  # regular weight first
         try:
             font_manager.fontManager.addfont(path)
             return font_manager.get_font(path).family_name
@@ -63,4 +63,6 @@ def font_rc() -> dict:
     families = ["DejaVu Sans"]
     if (cjk := cjk_font()) is not None:
         families.append(cjk)
-    return {"font.family": "sans-serif", "font.sans-serif": families}
+    # Glyph fallback only walks concrete families listed in font.family; a generic
+    # "sans-serif" would resolve to a single font.
+    return {"font.family": families}

@@ -82,13 +82,18 @@ def _headline(manifest: dict) -> str:
     return _section("Headline metrics", _table(headers, rows))
 
 
+def _lift_class(lift_points: float) -> str:
+    sign = points(lift_points)[0]  # same rounding as the text, so "0.0" is never coloured
+    return {"+": "num pos", "-": "num neg"}.get(sign, "num")
+
+
 def _lift(manifest: dict) -> str:
     baseline = manifest.get("baseline")
     if not baseline:
         return ""
     rows = [
         [lift.name, (metric(lift.tuned), "num"), (metric(lift.baseline), "num"),
-         (points(lift.points), "num " + ("pos" if lift.points > 0 else "neg" if lift.points < 0 else ""))]
+         (points(lift.points), _lift_class(lift.points))]
         for lift in lifts(split_metrics(manifest), baseline_metrics(manifest))
     ]
     name = baseline.get("name", "baseline")
@@ -165,7 +170,8 @@ def _cost(manifest: dict) -> str:
     cost = manifest.get("cost")
     if not cost:
         return ""
-    return _section("Cost", _table(["Item", "Value"], [[label, (value, "num")] for label, value in cost_rows(cost)]))
+    rows = [[label, (value, "num")] for label, value in cost_rows(cost)]
+    return _section("Cost", _table(["Item", "Value"], rows))
 
 
 def _recipe(manifest: dict) -> str:

@@ -156,7 +156,7 @@ def plot_per_level_f1(levels: dict[str, dict], path: Path, baseline_levels: dict
             _bar_labels(ax, bars, ys)
         ax.set_xticks(x, [_short(n) for n in names])
         ax.set(ylim=(0, 1.12), ylabel="score", title="Accuracy and macro-F1 per level")
-        ax.legend(loc="lower right", fontsize=8)
+        fig.legend(loc="outside lower center", ncol=len(series), fontsize=8)
         ax.grid(axis="y", alpha=0.3)
     return Path(path)
 
@@ -176,15 +176,18 @@ def plot_per_class_f1(metrics: dict, path: Path, baseline: dict | None = None) -
             return Path(path)
         ax = fig.add_subplot()
         y = np.arange(len(top))
+        height = 0.38 if base_per_class else 0.7
+        offset = height / 2 if base_per_class else 0.0
         f1 = [stats.get("f1") or 0.0 for _, stats in top]
-        bars = ax.barh(y, f1, 0.7, color=_TUNED, label="fine-tuned")
-        _bar_labels(ax, bars, f1)
+        _bar_labels(ax, ax.barh(y - offset, f1, height, color=_TUNED, label="fine-tuned"), f1)
         if base_per_class:
             base_f1 = [(base_per_class.get(name) or {}).get("f1") or 0.0 for name, _ in top]
-            ax.barh(y + 0.25, base_f1, 0.2, color=_BASE, label="baseline")
-            ax.legend(loc="lower right", fontsize=8)
-        ax.set_yticks(y, [f"{_short(name)} (n={stats.get('support', '?')})" for name, stats in top], fontsize=8)
-        ax.invert_yaxis()  # most frequent class on top
-        ax.set(xlim=(0, 1.1), xlabel="F1", title=title)
+            base_bars = ax.barh(y + offset, base_f1, height, color=_BASE, alpha=0.6, label="baseline")
+            _bar_labels(ax, base_bars, base_f1)
+            fig.legend(loc="outside lower center", ncol=2, fontsize=8)
+        ticks = [f"{_short(name)} (n={stats.get('support', '?')})" for name, stats in top]
+        ax.set_yticks(y, ticks, fontsize=8)
+        ax.set_ylim(len(top) - 0.5, -0.5)  # inverted: most frequent class on top
+        ax.set(xlim=(0, 1.12), xlabel="F1", title=title)
         ax.grid(axis="x", alpha=0.3)
     return Path(path)

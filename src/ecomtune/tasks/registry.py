@@ -4,9 +4,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from ecomtune.registry import Registry
-from ecomtune.tasks.classify import metrics as classify_metrics, schema as classify_schema
-from ecomtune.tasks.taxonomy import metrics as taxonomy_metrics, schema as taxonomy_schema
+from ecomtune.tasks.classify import metrics as classify_metrics, model as classify_model, schema as classify_schema
+from ecomtune.tasks.taxonomy import metrics as taxonomy_metrics, model as taxonomy_model, schema as taxonomy_schema
 
 TASKS: Registry[SimpleNamespace] = Registry("task")
-TASKS.register("classify", SimpleNamespace(schema=classify_schema, metrics=classify_metrics))
-TASKS.register("taxonomy", SimpleNamespace(schema=taxonomy_schema, metrics=taxonomy_metrics))
+TASKS.register("classify", SimpleNamespace(schema=classify_schema, model=classify_model, metrics=classify_metrics))
+TASKS.register("taxonomy", SimpleNamespace(schema=taxonomy_schema, model=taxonomy_model, metrics=taxonomy_metrics))

@@ -1,0 +1,100 @@
+"""Load a run directory and predict: batched, length-sorted, no gradients, bf16 where the hardware is fast at it.
+
+Sorting by token length before batching is where most of the CPU speed comes from: a batch then pads to
+nearly its real length instead of to its longest outlier.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from ecomtune.rundir import load_heads, read_manifest
+from ecomtune.tasks.labels import LabelSpace
+from ecomtune.tasks.network import TextClassifier
+from ecomtune.tasks.registry import TASKS
+from ecomtune.training.device import autocast, resolve_device, resolve_precision
+
+
+class ExpertModel:
+    """A fine-tuned model ready to predict. Build it with `ExpertModel.load(run_dir)` (or `ecomtune.load`)."""
+
+    def __init__(self, model: TextClassifier, tokenizer, space: LabelSpace, task: str, max_length: int,
+                 device: torch.device, precision: str, manifest: dict | None = None):
+        self.model = model.eval().to(device)
+        self.tokenizer = tokenizer
+        self.space = space
+        self.task = task
+        self.max_length = max_length
+        self.device = device
+        self.precision = precision
+        self.manifest = manifest or {}
+
+    @classmethod
+    def load(cls, run_dir: str | Path, device: str = "auto", precision: str = "auto") -> "ExpertModel":
+        """Load from a (possibly copied or moved) run directory; paths inside it are relative."""
+        run_dir = Path(run_dir)
+        manifest = read_manifest(run_dir)
+        head = manifest["head"]
+        space = LabelSpace.from_dict(manifest["label_space"])
+        backbone = AutoModel.from_pretrained(run_dir / "model", dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
+        model = TextClassifier(backbone, space.sizes, pooling=head["pooling"])
+        model.heads.load_state_dict({k.removeprefix("heads."): v for k, v in load_heads(run_dir).items()})
+        dev = resolve_device(device)
+        return cls(model, tokenizer, space, manifest["task"], head["max_length"], dev,
+                   resolve_precision(precision, dev), manifest)
+
+    def _batches(self, texts: list[str], batch_size: int):
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        ids = enc["input_ids"]
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(len(ids[i]) for i in idx)
+            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                input_ids[row, :len(ids[i])] = torch.tensor(ids[i])
+                mask[row, :len(ids[i])] = 1
+            yield idx, input_ids, mask
+
+    @torch.inference_mode()
+    def predict_arrays(self, texts: list[str], batch_size: int = 64,
+                       timings: list[float] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """-> (predicted ids [n, depth], per-level probabilities [n, n_labels]) in input order.
+
+        Per-batch wall times are appended to `timings` when given (for latency percentiles).
+        """
+        decode = TASKS.get(self.task).model.decode
+        pred = np.zeros((len(texts), self.space.depth), dtype=np.int64)
+        probs = [np.zeros((len(texts), n), dtype=np.float32) for n in self.space.sizes]
+        for idx, input_ids, mask in self._batches(texts, batch_size):
+            start = time.perf_counter()
+            with autocast(self.device, self.precision):
+                out = self.model(input_ids.to(self.device), mask.to(self.device))
+            ids, level_probs = decode(out["logits"], self.space)
+            pred[idx] = ids.cpu().numpy()
+            for level, p in enumerate(level_probs):
+                probs[level][idx] = p.float().cpu().numpy()
+            if timings is not None:
+                timings.append(time.perf_counter() - start)
+        return pred, probs
+
+    def predict(self, texts: list[str] | str, batch_size: int = 64) -> list[dict]:
+        """Labels (or taxonomy paths) with probabilities, one dict per text."""
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        pred, probs = self.predict_arrays(texts, batch_size)
+        describe = TASKS.get(self.task).model.describe
+        out = [describe(pred[i].tolist(), [p[i].tolist() for p in probs], self.space) for i in range(len(texts))]
+        return out[0] if single else out
+
+
+def load(run_dir: str | Path, device: str = "auto", precision: str = "auto") -> ExpertModel:
+    """Load a trained model from its run directory."""
+    return ExpertModel.load(run_dir, device=device, precision=precision)

@@ -1,0 +1,115 @@
+"""A thin layer over the Hugging Face Trainer: tokenized datasets, a padding collator, our optimizer groups.
+
+Only one Trainer hook is overridden (`create_optimizer`), to apply layer-wise LR decay, the head learning
+rate and gradual unfreezing's "in the optimizer from the start" parameters.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from transformers import Trainer, TrainingArguments
+
+from ecomtune.methods.llrd import param_groups
+from ecomtune.recipes.schema import Recipe
+
+
+class TokenizedSplit(Dataset):
+    """input_ids (unpadded lists) + label ids [depth]; `lengths` feed the length-grouped sampler."""
+
+    def __init__(self, texts: list[str], labels: np.ndarray, tokenizer, max_length: int):
+        enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+        self.input_ids = enc["input_ids"]
+        self.labels = labels
+        self.lengths = [len(x) for x in self.input_ids]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"input_ids": self.input_ids[i], "labels": self.labels[i]}
+
+
+class PadCollator:
+    """Pads each batch to its own longest row (dynamic padding)."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad = pad_token_id
+
+    def __call__(self, features: list[dict]) -> dict:
+        width = max(len(f["input_ids"]) for f in features)
+        ids = torch.full((len(features), width), self.pad, dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        for row, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[row, :n] = torch.as_tensor(f["input_ids"])
+            mask[row, :n] = 1
+        labels = torch.as_tensor(np.stack([f["labels"] for f in features]), dtype=torch.long)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+class EcomTrainer(Trainer):
+    """HF Trainer with ecomtune's optimizer parameter groups."""
+
+    def __init__(self, *args, recipe: Recipe, **kwargs):
+        self.recipe = recipe
+        super().__init__(*args, **kwargs)
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is None:
+            t = self.recipe.training
+            head_lr = t.head_learning_rate or min(t.learning_rate * 10, 1e-3)
+            groups = param_groups(self.model, t.learning_rate, head_lr, t.weight_decay, t.layer_lr_decay,
+                                  skip_frozen=not t.gradual_unfreeze)
+            self.optimizer = torch.optim.AdamW(groups, lr=t.learning_rate, fused=False)
+        return self.optimizer
+
+
+def training_arguments(recipe: Recipe, output_dir: str, device: torch.device, precision: str,
+                       has_validation: bool) -> TrainingArguments:
+    """Recipe -> TrainingArguments (transformers 5: `warmup_steps` takes a fraction, `eval_strategy`)."""
+    t = recipe.training
+    if has_validation:
+        strategy = "epoch" if t.evaluate_every == "epoch" else "steps"
+    else:
+        strategy = "no"
+    steps = t.evaluate_every if isinstance(t.evaluate_every, int) else None
+    return TrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps or -1,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup,
+        lr_scheduler_type=t.scheduler if t.scheduler != "constant" else "constant_with_warmup",
+        max_grad_norm=t.max_grad_norm,
+        bf16=precision == "bf16",
+        eval_strategy=strategy,
+        eval_steps=steps,
+        save_strategy="epoch" if strategy in ("epoch", "no") and steps is None else "steps",
+        save_steps=steps,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=has_validation,
+        metric_for_best_model=recipe.evaluation.metric if has_validation else None,
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=max(1, min(50, _steps_per_epoch_hint(recipe))),
+        report_to="none",
+        seed=t.seed,
+        data_seed=t.seed,
+        use_cpu=device.type == "cpu",
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        remove_unused_columns=False,
+        label_names=["labels"],
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+        save_only_model=False,
+    )
+
+
+def _steps_per_epoch_hint(recipe: Recipe) -> int:
+    n = recipe.data.max_train_rows or 10_000
+    return max(1, n // (recipe.training.batch_size * recipe.training.gradient_accumulation) // 5)
