@@ -1,3 +1,17 @@
-"""ecomtune: fine-tune pretrained models into e-commerce expert models."""
+"""ecomtune: fine-tune pretrained models into e-commerce expert models.
+
+The verbs (`train`, `evaluate`, `predict`, `predict_file`, `load`, `baseline`, `check_data`, `models`) are
+imported lazily so that `import ecomtune` and `ecomtune --help` stay fast.
+"""
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "baseline", "check_data", "evaluate", "load", "models", "predict", "predict_file", "train"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from ecomtune import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ecomtune' has no attribute {name!r}")

@@ -94,6 +94,7 @@ class GgufSpec(BackboneSpec):
             )
         pkg = self._package()
         final.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_builds(final)
         # Build next to the final dir and rename at the end: an interrupted or concurrent first use
         # never leaves a half-written cache behind.
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".tmp", dir=final.parent))
@@ -137,6 +138,16 @@ class GgufSpec(BackboneSpec):
         saved = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
         if not torch.allclose(check_logits(saved, saved_tok), check_logits(model, tokenizer), atol=1e-4):
             raise BackboneError(f"backbone '{self.name}': saved model does not reproduce the GGUF model's logits")
+
+
+def _remove_stale_builds(final: Path, max_age_s: float = 3 * 3600) -> None:
+    """Delete temp build dirs left by a killed first use (old enough not to be a concurrent build)."""
+    for old in final.parent.glob(f".{final.name}.*"):
+        try:
+            if old.is_dir() and time.time() - old.stat().st_mtime > max_age_s:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _publish(built: Path, final: Path) -> None:

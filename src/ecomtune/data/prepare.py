@@ -241,6 +241,16 @@ def _unknown(space: LabelSpace, frame: pd.DataFrame, levels: list[str], name: st
     return frame[known]
 
 
+def load_labelled(path: str, recipe: Recipe, levels: list[str]) -> tuple[list[str], list[tuple[str, ...]], list[str]]:
+    """Texts and raw label tuples of one extra labelled file (for `evaluate --input`), cleaned like training data."""
+    notes: list[str] = []
+    frame, levels = _load(path, recipe.data, recipe.task, levels)
+    frame = _map_labels(frame, recipe.data, levels, notes)
+    frame = _bad_rows(frame, recipe.data, levels, notes)
+    raw = [tuple(r) for r in frame[levels].astype(str).itertuples(index=False, name=None)]
+    return frame["text"].tolist(), raw, notes
+
+
 def prepare_data(recipe: Recipe) -> PreparedData:
     """Read, validate, split, sample and encode the data of a recipe. Raises DataError naming file/row/column."""
     data, notes = recipe.data, []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -58,6 +58,14 @@ class DataConfig(_Section):
     )
     dedupe: bool = Field(True, description="drop repeated (text, label) rows before splitting: `true` or `false`")
     split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @field_validator("label_map", "filters", mode="before")
+    @classmethod
+    def _string_keys(cls, value):
+        # YAML reads `1: negative` with an int key; labels are compared as the strings read from the file.
+        if isinstance(value, dict):
+            return {str(k): v if v is None or not isinstance(v, (int, float)) else str(v) for k, v in value.items()}
+        return value
 
     @property
     def text_columns(self) -> list[str]:

@@ -1,0 +1,126 @@
+"""The Python API: the same verbs as the CLI.
+
+    >>> import ecomtune
+    >>> run = ecomtune.train("demo")                       # a preset name or a recipe.yaml path
+    >>> ecomtune.load(run).predict(["Love this dress!"])
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ecomtune.data.prepare import load_labelled, prepare_data, summarize
+from ecomtune.data.readers import read_table
+from ecomtune.errors import DataError
+from ecomtune.inference import ExpertModel, load
+from ecomtune.recipes import Recipe, load_recipe
+from ecomtune.rundir import read_manifest
+from ecomtune.tasks.registry import TASKS
+
+
+def _recipe(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> Recipe:
+    return recipe if isinstance(recipe, Recipe) else load_recipe(recipe, overrides)
+
+
+def train(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None, resume: bool = False) -> Path:
+    """Train a recipe (object, YAML path, preset name or dict); returns the run directory."""
+    from ecomtune.training.run import train as _train
+
+    return _train(_recipe(recipe, overrides), resume=resume)
+
+
+def check_data(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> dict:
+    """Validate and summarise a recipe's data without training (raises DataError on problems)."""
+    return summarize(prepare_data(_recipe(recipe, overrides)))
+
+
+def baseline(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> dict:
+    """TF-IDF + logistic regression on the recipe's split; returns its test metrics."""
+    from ecomtune.baseline import run_baseline
+
+    r = _recipe(recipe, overrides)
+    return run_baseline(prepare_data(r), r.task, r.language, r.training.seed)
+
+
+def predict(run_dir: str | Path, texts: list[str], batch_size: int = 64, device: str = "auto") -> list[dict]:
+    """Predictions with probabilities for a list of texts."""
+    return load(run_dir, device=device).predict(texts, batch_size=batch_size)
+
+
+def evaluate(run_dir: str | Path, data: str | Path | None = None, batch_size: int = 64,
+             device: str = "auto") -> dict:
+    """Task metrics of a run on a labelled file (same columns as its recipe), or on its recipe's test split."""
+    manifest = read_manifest(run_dir)
+    recipe = Recipe.model_validate(manifest["recipe"])
+    model = load(run_dir, device=device)
+    if data is not None:
+        texts, raw, _ = load_labelled(str(data), recipe, model.space.levels)
+    else:
+        test = prepare_data(recipe).test
+        texts, raw = test.texts, test.raw_labels
+    keep = [i for i, r in enumerate(raw) if model.space.knows(r)]
+    if not keep:
+        raise DataError(f"{data}: no row has a label the model knows ({', '.join(model.space.labels[-1][:5])}…)")
+    pred, _ = model.predict_arrays([texts[i] for i in keep], batch_size)
+    truth = model.space.encode([raw[i] for i in keep])
+    metrics = TASKS.get(model.task).metrics.compute(truth, pred, model.space)
+    metrics["rows"] = len(keep)
+    metrics["rows_with_unknown_labels"] = len(raw) - len(keep)
+    return metrics
+
+
+def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path,
+                 text_column: str | None = None, batch_size: int = 64, device: str = "auto") -> pd.DataFrame:
+    """Predict every row of a table and write it with `pred_label`, `pred_score` and one `prob_*` per label."""
+    model = load(run_dir, device=device)
+    frame = read_table(input_path)
+    columns = [text_column] if text_column else _text_columns(model)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{input_path}: missing text column '{missing[0]}' — columns present: "
+                        f"{', '.join(frame.columns)}; pass --text-column")
+    texts = frame[columns[0]].astype(str)
+    for col in columns[1:]:
+        texts = texts.str.cat(frame[col].astype(str), sep=" ")
+    pred, probs = model.predict_arrays(texts.str.strip().tolist(), batch_size)
+    out = frame.copy()
+    space = model.space
+    out["pred_label"] = [" > ".join(space.labels[i][j] for i, j in enumerate(row)) for row in pred.tolist()]
+    score = 1.0
+    for level, p in enumerate(probs):
+        score = score * p[range(len(pred)), pred[:, level]]
+    out["pred_score"] = score
+    if space.depth == 1:
+        for j, name in enumerate(space.labels[0]):
+            out[f"prob_{name}"] = probs[0][:, j]
+    _write_table(out, Path(output_path))
+    return out
+
+
+def _text_columns(model: ExpertModel) -> list[str]:
+    col = model.manifest.get("recipe", {}).get("data", {}).get("text_column", "text")
+    return [col] if isinstance(col, str) else list(col)
+
+
+def _write_table(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".parquet"):
+        frame.to_parquet(path)
+    elif name.endswith(".jsonl"):
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif name.endswith(".tsv"):
+        frame.to_csv(path, sep="\t", index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+def models() -> list[dict]:
+    """The registered backbones: languages, size, installed or not, and how to install them."""
+    from ecomtune.backbones import list_backbones
+
+    return list_backbones()
+
+
+__all__ = ["baseline", "check_data", "evaluate", "load", "models", "predict", "predict_file", "train"]

@@ -1,0 +1,40 @@
+"""`ecomtune data check RECIPE`."""
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from ecomtune.cli.app import data_app
+from ecomtune.cli.options import SET
+from ecomtune.console import console
+
+
+@data_app.command("check")
+def check(recipe: str = typer.Argument(..., help="A recipe YAML file or a preset name."), overrides: list[str] = SET):
+    """Validate a recipe's data and summarise it: rows, label balance, text lengths, problems.
+
+    Example: ecomtune data check sentiment-zh
+    """
+    from ecomtune.api import check_data
+
+    summary = check_data(recipe, overrides)
+    rows = summary["rows"]
+    console.print(f"[green]data OK[/]: {rows['train']} train / {rows['validation']} validation / {rows['test']} "
+                  f"test rows   (sha256 {summary['sha256'][:12]})")
+    for level, info in summary["levels"].items():
+        table = Table(title=f"{level}: {info['n_labels']} labels (train), imbalance {info['imbalance']:.1f}x")
+        table.add_column("label")
+        table.add_column("rows", justify="right")
+        table.add_column("share", justify="right")
+        total = sum(info["counts"].values())
+        items = list(info["counts"].items())
+        for name, n in items[:15]:
+            table.add_row(name, str(n), f"{n / total:.1%}")
+        if len(items) > 15:
+            table.add_row(f"… {len(items) - 15} more", "", "")
+        console.print(table)
+    chars = summary["text_chars"]
+    console.print(f"text length (characters): p5 {chars['p5']:.0f}, median {chars['p50']:.0f}, p95 "
+                  f"{chars['p95']:.0f}, p99 {chars['p99']:.0f}, max {chars['max']}")
+    for note in summary["notes"]:
+        console.print(f"[yellow]note:[/] {note}")

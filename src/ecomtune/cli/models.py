@@ -1,0 +1,25 @@
+"""`ecomtune models`."""
+from __future__ import annotations
+
+from rich.table import Table
+
+from ecomtune.cli.app import app
+from ecomtune.console import console
+
+
+@app.command()
+def models():
+    """List the named backbones: languages, size, whether installed, and how to install them.
+
+    Example: ecomtune models
+    """
+    from ecomtune.api import models as list_models
+
+    table = Table(title="backbones (any Hugging Face name or local path works too)")
+    for col in ("name", "kind", "languages", "parameters", "size", "installed", "install with"):
+        table.add_column(col)
+    for m in list_models():
+        size = f"{m['size_mb']:.0f} MB" if m.get("size_mb") else "-"
+        table.add_row(m["name"], m["kind"], ", ".join(m["languages"]), f"{m['params_m']:.0f}M", size,
+                      "[green]yes[/]" if m["installed"] else "[red]no[/]", m["install"] if not m["installed"] else "")
+    console.print(table)

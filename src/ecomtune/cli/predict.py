@@ -1,0 +1,32 @@
+"""`ecomtune predict RUN_DIR --input FILE --output FILE`."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from ecomtune.cli.app import app
+from ecomtune.cli.options import BATCH, DEVICE
+from ecomtune.console import console
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `ecomtune train`."),
+    input: Path = typer.Option(..., "--input", "-i", help="Table to label (csv, tsv, jsonl, parquet, .gz)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the rows with predictions."),
+    text_column: str = typer.Option(None, "--text-column", "-t", help="Text column (default: the recipe's)."),
+    batch_size: int = BATCH,
+    device: str = DEVICE,
+):
+    """Label every row of a file; adds pred_label, pred_score and prob_<label> columns.
+
+    Example: ecomtune predict runs/demo --input reviews.csv --output predictions.csv
+    """
+    from ecomtune.api import predict_file
+
+    start = time.perf_counter()
+    out = predict_file(run_dir, input, output, text_column=text_column, batch_size=batch_size, device=device)
+    seconds = time.perf_counter() - start
+    console.print(f"wrote {len(out)} predictions to [bold]{output}[/] in {seconds:.1f}s")

@@ -1,0 +1,50 @@
+"""Rich tables shared by the commands that print metrics."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from ecomtune.console import console
+
+
+def metrics_table(metrics: dict, title: str = "test metrics", baseline: dict | None = None) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    if baseline:
+        table.add_column("TF-IDF baseline", justify="right")
+        table.add_column("lift (points)", justify="right")
+    rows = [("accuracy", metrics.get("accuracy")), ("macro-F1", metrics.get("macro_f1"))]
+    keys = [("accuracy",), ("macro_f1",)]
+    if "levels" in metrics:
+        for name, m in metrics["levels"].items():
+            rows += [(f"{name} accuracy", m["accuracy"]), (f"{name} macro-F1", m["macro_f1"])]
+            keys += [("levels", name, "accuracy"), ("levels", name, "macro_f1")]
+        rows += [("path accuracy", metrics["path_accuracy"]), ("valid paths", metrics["valid_path_rate"])]
+        keys += [("path_accuracy",), ("valid_path_rate",)]
+    for (label, value), key in zip(rows, keys):
+        cells = [label, f"{value:.4f}"]
+        if baseline:
+            b = baseline
+            for k in key:
+                b = b.get(k, {}) if isinstance(b, dict) else {}
+            if isinstance(b, float):
+                cells += [f"{b:.4f}", f"{(value - b) * 100:+.1f}"]
+            else:
+                cells += ["", ""]
+        table.add_row(*cells)
+    return table
+
+
+def show_run(run_dir: Path) -> None:
+    from ecomtune.rundir import read_manifest
+
+    manifest = read_manifest(run_dir)
+    base = (manifest.get("baseline") or {}).get("metrics", {}).get("test")
+    console.print(metrics_table(manifest["metrics"]["test"], baseline=base))
+    cost = manifest.get("cost", {})
+    console.print(f"trained in {cost.get('train_seconds', 0):.0f}s ({cost.get('train_samples_per_second') or 0:.1f} "
+                  f"samples/s, peak {cost.get('peak_memory_mb', 0):.0f} MB); predicts "
+                  f"{cost.get('inference_samples_per_second', 0):.0f} texts/s")
+    console.print(f"run directory: [bold]{run_dir}[/]   report: [bold]{Path(run_dir) / 'report.html'}[/]")

@@ -1,0 +1,204 @@
+"""The training recipe, top to bottom: check data -> build model -> train -> evaluate -> save the run directory."""
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from transformers import AutoModel, AutoTokenizer, EarlyStoppingCallback, set_seed
+
+from ecomtune.backbones import resolve_backbone
+from ecomtune.baseline import run_baseline
+from ecomtune.console import say
+from ecomtune.data.prepare import PreparedData, prepare_data, summarize
+from ecomtune.errors import RecipeError, RunDirError
+from ecomtune.inference import ExpertModel
+from ecomtune.methods.freeze import apply_freeze
+from ecomtune.methods.unfreeze import GradualUnfreeze
+from ecomtune.recipes.schema import Recipe
+from ecomtune.reports import write_model_card, write_report
+from ecomtune.rundir import FORMAT_VERSION, dir_size_mb, save_model, versions, write_manifest
+from ecomtune.tasks.network import TextClassifier
+from ecomtune.tasks.registry import TASKS
+from ecomtune.training.callbacks import CostMeter
+from ecomtune.training.device import resolve_device, resolve_precision
+from ecomtune.training.trainer import EcomTrainer, PadCollator, TokenizedSplit, training_arguments
+
+CHECKPOINTS = "checkpoints"
+
+
+def run_dir_of(recipe: Recipe) -> Path:
+    return Path(recipe.output.dir or Path("runs") / recipe.name)
+
+
+def _recipe_dict(recipe: Recipe) -> dict:
+    d = recipe.model_dump(mode="json")
+    d["output"].pop("overwrite", None)
+    return d
+
+
+def _open_run_dir(recipe: Recipe, resume: bool) -> Path:
+    run_dir = run_dir_of(recipe)
+    saved = run_dir / "recipe.yaml"
+    if resume:
+        if not saved.exists():
+            raise RunDirError(f"{run_dir}: nothing to resume (no recipe.yaml) — run without --resume")
+        before = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        now = _recipe_dict(recipe)
+        diff = _first_difference(before, now)
+        if diff:
+            raise RunDirError(f"{run_dir}: the recipe changed since the interrupted run (`{diff}`) — resume with "
+                              "the same recipe, or start over with --overwrite")
+        return run_dir
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not recipe.output.overwrite:
+            raise RunDirError(f"{run_dir} already exists — pass --overwrite to replace it, --resume to continue an "
+                              "interrupted run, or set `output.dir`")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved.write_text(yaml.safe_dump(_recipe_dict(recipe), allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return run_dir
+
+
+def _first_difference(a, b, prefix: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return prefix.rstrip(".") if a != b else None
+
+
+def build_model(recipe: Recipe, prepared: PreparedData):
+    """Backbone + heads with the recipe's freezing applied; returns (model, tokenizer, resolved backbone)."""
+    resolved = resolve_backbone(recipe.model.backbone)
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    backbone = AutoModel.from_pretrained(resolved.path, dtype=torch.float32)
+    if hasattr(backbone.config, "use_cache"):
+        backbone.config.use_cache = False
+    t = recipe.training
+    model = TextClassifier(backbone, prepared.space.sizes, recipe.model.pooling or resolved.pooling,
+                           recipe.model.dropout, t.label_smoothing)
+    apply_freeze(backbone, t.freeze_embeddings, t.freeze_layers)
+    return model, tokenizer, resolved
+
+
+def _metrics_fn(task: str, space):
+    decode, metrics = TASKS.get(task).model.decode, TASKS.get(task).metrics
+
+    def compute(eval_pred) -> dict:
+        logits = eval_pred.predictions
+        logits = tuple(torch.as_tensor(x) for x in (logits if isinstance(logits, tuple) else (logits,)))
+        pred, _ = decode(logits, space)
+        return metrics.headline(metrics.compute(eval_pred.label_ids, pred.numpy(), space))
+
+    return compute
+
+
+def train(recipe: Recipe, resume: bool = False) -> Path:
+    """Train a recipe end to end and return its run directory."""
+    t = recipe.training
+    if t.gradual_unfreeze and t.epochs < 2:
+        raise RecipeError("`training.gradual_unfreeze` needs `training.epochs` >= 2 (it unfreezes per epoch)")
+    run_dir = _open_run_dir(recipe, resume)
+    set_seed(t.seed)
+    say("checking data")
+    prepared = prepare_data(recipe)
+    for note in prepared.notes:
+        say(f"  note: {note}")
+    has_validation = len(prepared.validation) > 0
+    if t.early_stopping and not has_validation:
+        raise RecipeError("`training.early_stopping` needs validation rows — set `data.split.validation` > 0 or "
+                          "give `data.validation`")
+    say(f"  {len(prepared.train)} train / {len(prepared.validation)} validation / {len(prepared.test)} test rows")
+    device = resolve_device(t.device)
+    precision = resolve_precision(t.precision, device)
+    say(f"loading backbone {recipe.model.backbone} ({device.type}, {precision})")
+    model, tokenizer, resolved = build_model(recipe, prepared)
+    max_len = recipe.model.max_length
+    train_set = TokenizedSplit(prepared.train.texts, prepared.train.labels, tokenizer, max_len)
+    val_set = TokenizedSplit(prepared.validation.texts, prepared.validation.labels, tokenizer, max_len) \
+        if has_validation else None
+
+    meter = CostMeter(device)
+    callbacks = [meter]
+    if t.gradual_unfreeze:
+        callbacks.append(GradualUnfreeze(model.backbone, t.epochs, unfreeze_embeddings=not t.freeze_embeddings))
+    if t.early_stopping:
+        callbacks.append(EarlyStoppingCallback(t.early_stopping.patience, t.early_stopping.min_delta))
+    args = training_arguments(recipe, str(run_dir / CHECKPOINTS), device, precision, has_validation)
+    trainer = EcomTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
+                          data_collator=PadCollator(tokenizer.pad_token_id),
+                          compute_metrics=_metrics_fn(recipe.task, prepared.space) if has_validation else None,
+                          callbacks=callbacks, recipe=recipe)
+    say("training")
+    checkpoint = resume and any((run_dir / CHECKPOINTS).glob("checkpoint-*"))
+    trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    trainable = sum(p.numel() for g in trainer.optimizer.param_groups for p in g["params"])
+
+    say("evaluating on the test split")
+    expert = ExpertModel(model, tokenizer, prepared.space, recipe.task, max_len, device, precision)
+    metrics = {"test": _evaluate(expert, prepared.test, recipe, cost := {})}
+    if has_validation:
+        metrics["validation"] = _evaluate(expert, prepared.validation, recipe, {})
+    baseline = None
+    if recipe.evaluation.baseline:
+        say("training the TF-IDF baseline")
+        baseline = run_baseline(prepared, recipe.task, recipe.language, t.seed)
+
+    save_model(run_dir, model, tokenizer)
+    cost.update(meter.summary())
+    cost.update({"trainable_params": int(trainable), "total_params": int(sum(p.numel() for p in model.parameters())),
+                 "model_size_mb": round(dir_size_mb(run_dir / "model"), 1), "device": device.type,
+                 "precision": precision, "epochs": round(float(trainer.state.epoch or 0), 2),
+                 "steps": int(trainer.state.global_step)})
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "ecomtune_version": versions()["ecomtune"],
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "name": recipe.name,
+        "task": recipe.task,
+        "language": recipe.language,
+        "description": recipe.description,
+        "backbone": {"name": resolved.name, "hf_id": resolved.spec.hf_id if resolved.spec else resolved.name,
+                     "kind": resolved.kind, "pooling": model.pooling},
+        "head": {"pooling": model.pooling, "max_length": max_len, "sizes": prepared.space.sizes},
+        "label_space": prepared.space.to_dict(),
+        "labels": prepared.space.labels[0] if recipe.task == "classify" else None,
+        "taxonomy": {"levels": prepared.space.levels, "labels": prepared.space.labels,
+                     "n_paths": len(prepared.space.paths)} if recipe.task == "taxonomy" else None,
+        "recipe": _recipe_dict(recipe),
+        "data": {"files": {k: Path(v).name for k, v in prepared.files.items()}, **summarize(prepared),
+                 "text_column": recipe.data.text_column, "label_columns": prepared.space.levels},
+        "metrics": metrics,
+        "baseline": baseline,
+        "cost": cost,
+        "history": [h for h in trainer.state.log_history if "train_runtime" not in h],
+        "versions": versions(),
+    }
+    write_manifest(run_dir, {k: v for k, v in manifest.items() if v is not None})
+    write_report(run_dir, manifest)
+    write_model_card(run_dir, manifest)
+    if not t.keep_checkpoints:
+        shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
+    return run_dir
+
+
+def _evaluate(expert: ExpertModel, split, recipe: Recipe, cost: dict) -> dict:
+    """Task metrics on a split; fills `cost` with inference latency percentiles and throughput."""
+    timings: list[float] = []
+    start = time.perf_counter()
+    pred, _ = expert.predict_arrays(split.texts, recipe.training.eval_batch_size, timings)
+    seconds = time.perf_counter() - start
+    cost.update({"inference_batch_size": recipe.training.eval_batch_size,
+                 "inference_latency_ms_p50": round(float(np.percentile(timings, 50)) * 1000, 2),
+                 "inference_latency_ms_p95": round(float(np.percentile(timings, 95)) * 1000, 2),
+                 "inference_samples_per_second": round(len(split.texts) / seconds, 2)})
+    return TASKS.get(recipe.task).metrics.compute(split.labels, pred, expert.space)
