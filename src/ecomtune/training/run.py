@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import yaml
 from transformers import AutoModel, AutoTokenizer, EarlyStoppingCallback, set_seed
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.utils import logging as hf_logging
 
 from ecomtune.backbones import resolve_backbone
 from ecomtune.baseline import run_baseline
@@ -24,7 +26,7 @@ from ecomtune.reports import write_model_card, write_report
 from ecomtune.rundir import FORMAT_VERSION, dir_size_mb, save_model, versions, write_manifest
 from ecomtune.tasks.network import TextClassifier
 from ecomtune.tasks.registry import TASKS
-from ecomtune.training.callbacks import CostMeter
+from ecomtune.training.callbacks import CostMeter, RichProgress
 from ecomtune.training.device import resolve_device, resolve_precision
 from ecomtune.training.trainer import EcomTrainer, PadCollator, TokenizedSplit, training_arguments
 
@@ -108,6 +110,7 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
     if t.gradual_unfreeze and t.epochs < 2:
         raise RecipeError("`training.gradual_unfreeze` needs `training.epochs` >= 2 (it unfreezes per epoch)")
     run_dir = _open_run_dir(recipe, resume)
+    hf_logging.disable_progress_bar()  # weight-loading bars; our own progress bar covers training
     set_seed(t.seed)
     say("checking data")
     prepared = prepare_data(recipe)
@@ -128,7 +131,7 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
         if has_validation else None
 
     meter = CostMeter(device)
-    callbacks = [meter]
+    callbacks = [meter, RichProgress()]
     if t.gradual_unfreeze:
         callbacks.append(GradualUnfreeze(model.backbone, t.epochs, unfreeze_embeddings=not t.freeze_embeddings))
     if t.early_stopping:
@@ -138,6 +141,8 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
                           data_collator=PadCollator(tokenizer.pad_token_id),
                           compute_metrics=_metrics_fn(recipe.task, prepared.space) if has_validation else None,
                           callbacks=callbacks, recipe=recipe)
+    for noisy in (ProgressCallback, PrinterCallback):  # replaced by RichProgress
+        trainer.remove_callback(noisy)
     say("training")
     checkpoint = resume and any((run_dir / CHECKPOINTS).glob("checkpoint-*"))
     trainer.train(resume_from_checkpoint=True if checkpoint else None)

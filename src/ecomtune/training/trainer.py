@@ -105,7 +105,7 @@ def training_arguments(recipe: Recipe, output_dir: str, device: torch.device, pr
         remove_unused_columns=False,
         label_names=["labels"],
         dataloader_num_workers=0,
-        disable_tqdm=False,
+        disable_tqdm=True,
         save_only_model=False,
     )
 
