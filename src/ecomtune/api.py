@@ -71,7 +71,8 @@ def evaluate(run_dir: str | Path, data: str | Path | None = None, batch_size: in
 
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path,
-                 text_column: str | None = None, batch_size: int = 64, device: str = "auto") -> pd.DataFrame:
+                 text_column: str | None = None, batch_size: int = 64, device: str = "auto",
+                 progress: bool = False) -> pd.DataFrame:
     """Predict every row of a table and write it with `pred_label`, `pred_score` and one `prob_*` per label."""
     model = load(run_dir, device=device)
     frame = read_table(input_path)
@@ -83,7 +84,7 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     texts = frame[columns[0]].astype(str)
     for col in columns[1:]:
         texts = texts.str.cat(frame[col].astype(str), sep=" ")
-    pred, probs = model.predict_arrays(texts.str.strip().tolist(), batch_size)
+    pred, probs = model.predict_arrays(texts.str.strip().tolist(), batch_size, progress=progress)
     out = frame.copy()
     space = model.space
     out["pred_label"] = [" > ".join(space.labels[i][j] for i, j in enumerate(row)) for row in pred.tolist()]

@@ -16,6 +16,7 @@ from ecomtune.rundir import load_heads, read_manifest
 from ecomtune.tasks.labels import LabelSpace
 from ecomtune.tasks.network import TextClassifier
 from ecomtune.tasks.registry import TASKS
+from ecomtune.tasks.text import apply_template
 from ecomtune.training.device import autocast, resolve_device, resolve_precision
 
 
@@ -23,7 +24,8 @@ class ExpertModel:
     """A fine-tuned model ready to predict. Build it with `ExpertModel.load(run_dir)` (or `ecomtune.load`)."""
 
     def __init__(self, model: TextClassifier, tokenizer, space: LabelSpace, task: str, max_length: int,
-                 device: torch.device, precision: str, manifest: dict | None = None):
+                 device: torch.device, precision: str, manifest: dict | None = None,
+                 template: str | None = None):
         self.model = model.eval().to(device)
         self.tokenizer = tokenizer
         self.space = space
@@ -32,6 +34,7 @@ class ExpertModel:
         self.device = device
         self.precision = precision
         self.manifest = manifest or {}
+        self.template = template
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "auto", precision: str = "auto") -> "ExpertModel":
@@ -46,10 +49,10 @@ class ExpertModel:
         model.heads.load_state_dict({k.removeprefix("heads."): v for k, v in load_heads(run_dir).items()})
         dev = resolve_device(device)
         return cls(model, tokenizer, space, manifest["task"], head["max_length"], dev,
-                   resolve_precision(precision, dev), manifest)
+                   resolve_precision(precision, dev), manifest, template=head.get("template"))
 
     def _batches(self, texts: list[str], batch_size: int):
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        enc = self.tokenizer(apply_template(texts, self.template), truncation=True, max_length=self.max_length)
         ids = enc["input_ids"]
         order = np.argsort([len(x) for x in ids], kind="stable")
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -64,8 +67,8 @@ class ExpertModel:
             yield idx, input_ids, mask
 
     @torch.inference_mode()
-    def predict_arrays(self, texts: list[str], batch_size: int = 64,
-                       timings: list[float] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    def predict_arrays(self, texts: list[str], batch_size: int = 64, timings: list[float] | None = None,
+                       progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
         """-> (predicted ids [n, depth], per-level probabilities [n, n_labels]) in input order.
 
         Per-batch wall times are appended to `timings` when given (for latency percentiles).
@@ -73,7 +76,15 @@ class ExpertModel:
         decode = TASKS.get(self.task).model.decode
         pred = np.zeros((len(texts), self.space.depth), dtype=np.int64)
         probs = [np.zeros((len(texts), n), dtype=np.float32) for n in self.space.sizes]
-        for idx, input_ids, mask in self._batches(texts, batch_size):
+        batches = self._batches(texts, batch_size)
+        if progress:
+            from rich.progress import track
+
+            from ecomtune.console import console
+
+            batches = track(batches, total=-(-len(texts) // batch_size), description="predicting",
+                            console=console, transient=True)
+        for idx, input_ids, mask in batches:
             start = time.perf_counter()
             with autocast(self.device, self.precision):
                 out = self.model(input_ids.to(self.device), mask.to(self.device))

@@ -33,6 +33,7 @@ def _with(section: str, key: str, value) -> dict:
     (_with("training", "batch_size", 0), "`training.batch_size` must be greater than or equal to 1, got 0"),
     (_with("model", "pooling", "max"), "`model.pooling` must be 'mean', 'last' or 'cls', got 'max'"),
     (_with("training", "precision", "fp8"), "`training.precision`"),
+    (_with("model", "template", "Review:"), "`model.template` must contain `{text}`"),
     ({**BASE, "task": "taxonomy"}, "needs exactly one of `data.label_columns`"),
     ({**BASE, "data": {"train": "a.csv", "text_column": "t"}}, "`data.label_column` is required"),
     ({k: v for k, v in BASE.items() if k != "model"}, "`model` is required"),

@@ -49,8 +49,12 @@ def test_tiny_encoder_learns_and_writes_a_complete_run(reviews_csv, tiny_encoder
 
 
 def test_predictions_do_not_depend_on_batch_order(reviews_csv, tiny_encoder, tmp_path):
-    run = ecomtune.train(classify_recipe(reviews_csv, tiny_encoder, tmp_path, epochs=1, precision="fp32"))
+    raw = classify_recipe(reviews_csv, tiny_encoder, tmp_path, epochs=1, precision="fp32")
+    raw["model"]["template"] = "review: {text} sentiment:"
+    run = ecomtune.train(raw)
     model = ecomtune.load(run)
+    assert model.template == raw["model"]["template"]
+    assert json.loads((run / "manifest.json").read_text())["head"]["template"] == raw["model"]["template"]
     texts = ["short", "a much longer review text about a dress that fits well " * 3, "ok fine", "衣服很好"]
     one_by_one = [model.predict(t, batch_size=1)["score"] for t in texts]
     batched = [p["score"] for p in model.predict(texts, batch_size=4)]

@@ -27,6 +27,7 @@ def predict(
     from ecomtune.api import predict_file
 
     start = time.perf_counter()
-    out = predict_file(run_dir, input, output, text_column=text_column, batch_size=batch_size, device=device)
+    out = predict_file(run_dir, input, output, text_column=text_column, batch_size=batch_size, device=device,
+                       progress=True)
     seconds = time.perf_counter() - start
     console.print(f"wrote {len(out)} predictions to [bold]{output}[/] in {seconds:.1f}s")

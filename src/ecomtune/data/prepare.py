@@ -4,6 +4,7 @@ Row numbers in messages count data rows from 1 (the header is not a row), in the
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 from dataclasses import dataclass, field
 
@@ -78,8 +79,6 @@ def _load(path: str, data: DataConfig, task: str, levels: list[str] | None) -> t
     needed += list(data.filters or {})
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        import difflib
-
         hints = []
         for col in missing:
             close = difflib.get_close_matches(col, list(frame.columns), n=1)

@@ -81,6 +81,16 @@ class ModelConfig(_Section):
     )
     max_length: int = Field(128, ge=8, le=8192, description="tokens per input after truncation, e.g. `128`")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout before the classification head, e.g. `0.1`")
+    template: str | None = Field(
+        None, description="wrap every text before tokenizing, with `{text}` where it goes, e.g. `评论：{text} 情感：`"
+    )
+
+    @field_validator("template")
+    @classmethod
+    def _has_slot(cls, value):
+        if value is not None and "{text}" not in value:
+            raise ValueError(f"`model.template` must contain `{{text}}`, got {value!r} — e.g. `Review: {{text}}`")
+        return value
 
 
 class EarlyStoppingConfig(_Section):

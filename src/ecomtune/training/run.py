@@ -126,8 +126,9 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
     say(f"loading backbone {recipe.model.backbone} ({device.type}, {precision})")
     model, tokenizer, resolved = build_model(recipe, prepared)
     max_len = recipe.model.max_length
-    train_set = TokenizedSplit(prepared.train.texts, prepared.train.labels, tokenizer, max_len)
-    val_set = TokenizedSplit(prepared.validation.texts, prepared.validation.labels, tokenizer, max_len) \
+    template = recipe.model.template
+    train_set = TokenizedSplit(prepared.train.texts, prepared.train.labels, tokenizer, max_len, template)
+    val_set = TokenizedSplit(prepared.validation.texts, prepared.validation.labels, tokenizer, max_len, template) \
         if has_validation else None
 
     meter = CostMeter(device)
@@ -136,7 +137,8 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
         callbacks.append(GradualUnfreeze(model.backbone, t.epochs, unfreeze_embeddings=not t.freeze_embeddings))
     if t.early_stopping:
         callbacks.append(EarlyStoppingCallback(t.early_stopping.patience, t.early_stopping.min_delta))
-    args = training_arguments(recipe, str(run_dir / CHECKPOINTS), device, precision, has_validation)
+    args = training_arguments(recipe, str(run_dir / CHECKPOINTS), device, precision, has_validation,
+                              len(train_set))
     trainer = EcomTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
                           data_collator=PadCollator(tokenizer.pad_token_id),
                           compute_metrics=_metrics_fn(recipe.task, prepared.space) if has_validation else None,
@@ -149,7 +151,8 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
     trainable = sum(p.numel() for g in trainer.optimizer.param_groups for p in g["params"])
 
     say("evaluating on the test split")
-    expert = ExpertModel(model, tokenizer, prepared.space, recipe.task, max_len, device, precision)
+    expert = ExpertModel(model, tokenizer, prepared.space, recipe.task, max_len, device, precision,
+                         template=template)
     metrics = {"test": _evaluate(expert, prepared.test, recipe, cost := {})}
     if has_validation:
         metrics["validation"] = _evaluate(expert, prepared.validation, recipe, {})
@@ -174,7 +177,8 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
         "description": recipe.description,
         "backbone": {"name": resolved.name, "hf_id": resolved.spec.hf_id if resolved.spec else resolved.name,
                      "kind": resolved.kind, "pooling": model.pooling},
-        "head": {"pooling": model.pooling, "max_length": max_len, "sizes": prepared.space.sizes},
+        "head": {"pooling": model.pooling, "max_length": max_len, "sizes": prepared.space.sizes,
+                 "template": template},
         "label_space": prepared.space.to_dict(),
         "labels": prepared.space.labels[0] if recipe.task == "classify" else None,
         "taxonomy": {"levels": prepared.space.levels, "labels": prepared.space.labels,

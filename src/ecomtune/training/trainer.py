@@ -12,13 +12,15 @@ from transformers import Trainer, TrainingArguments
 
 from ecomtune.methods.llrd import param_groups
 from ecomtune.recipes.schema import Recipe
+from ecomtune.tasks.text import apply_template
 
 
 class TokenizedSplit(Dataset):
     """input_ids (unpadded lists) + label ids [depth]; `lengths` feed the length-grouped sampler."""
 
-    def __init__(self, texts: list[str], labels: np.ndarray, tokenizer, max_length: int):
-        enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+    def __init__(self, texts: list[str], labels: np.ndarray, tokenizer, max_length: int,
+                 template: str | None = None):
+        enc = tokenizer(apply_template(texts, template), truncation=True, max_length=max_length)
         self.input_ids = enc["input_ids"]
         self.labels = labels
         self.lengths = [len(x) for x in self.input_ids]
@@ -66,7 +68,7 @@ class EcomTrainer(Trainer):
 
 
 def training_arguments(recipe: Recipe, output_dir: str, device: torch.device, precision: str,
-                       has_validation: bool) -> TrainingArguments:
+                       has_validation: bool, n_train: int) -> TrainingArguments:
     """Recipe -> TrainingArguments (transformers 5: `warmup_steps` takes a fraction, `eval_strategy`)."""
     t = recipe.training
     if has_validation:
@@ -96,7 +98,7 @@ def training_arguments(recipe: Recipe, output_dir: str, device: torch.device, pr
         metric_for_best_model=recipe.evaluation.metric if has_validation else None,
         greater_is_better=True,
         logging_strategy="steps",
-        logging_steps=max(1, min(50, _steps_per_epoch_hint(recipe))),
+        logging_steps=max(1, min(50, n_train // (t.batch_size * t.gradient_accumulation) // 10)),  # ~10 per epoch
         report_to="none",
         seed=t.seed,
         data_seed=t.seed,
@@ -108,8 +110,3 @@ def training_arguments(recipe: Recipe, output_dir: str, device: torch.device, pr
         disable_tqdm=True,
         save_only_model=False,
     )
-
-
-def _steps_per_epoch_hint(recipe: Recipe) -> int:
-    n = recipe.data.max_train_rows or 10_000
-    return max(1, n // (recipe.training.batch_size * recipe.training.gradient_accumulation) // 5)
