@@ -153,7 +153,8 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
     say("evaluating on the test split")
     expert = ExpertModel(model, tokenizer, prepared.space, recipe.task, max_len, device, precision,
                          template=template)
-    metrics = {"test": _evaluate(expert, prepared.test, recipe, cost := {})}
+    cost: dict = {}
+    metrics = {"test": _evaluate(expert, prepared.test, recipe, cost)}
     if has_validation:
         metrics["validation"] = _evaluate(expert, prepared.validation, recipe, {})
     baseline = None
