@@ -70,37 +70,37 @@ def _corpus() -> list[str]:
     return toy_reviews(400)["review"].tolist() + toy_products(200)["title"].tolist()
 
 
+def _save_tiny(tmp_path_factory, name: str, build) -> str:
+    """Seeded random weights from `build(tokenizer)`, saved with a toy-trained tokenizer in a temp folder."""
+    import torch
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp(name)
+    tok = _tokenizer(_corpus())
+    build(tok).save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> str:
     """A 2-layer, 32-dim BERT with a WordPiece vocabulary trained on the toy data."""
-    import torch
     from transformers import BertConfig, BertModel
 
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tok = _tokenizer(_corpus())
-    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return str(path)
+    return _save_tiny(tmp_path_factory, "tiny-bert", lambda tok: BertModel(BertConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=128)))
 
 
 @pytest.fixture(scope="session")
 def tiny_decoder(tmp_path_factory) -> str:
     """A 2-layer Gemma-3-architecture causal LM (same family as the packaged gemma3-270m), random weights."""
-    import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-gemma")
-    tok = _tokenizer(_corpus())
-    config = Gemma3TextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                              num_attention_heads=2, num_key_value_heads=1, head_dim=16,
-                              max_position_embeddings=128, pad_token_id=tok.pad_token_id, sliding_window=16)
-    Gemma3ForCausalLM(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return str(path)
+    return _save_tiny(tmp_path_factory, "tiny-gemma", lambda tok: Gemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, max_position_embeddings=128, pad_token_id=tok.pad_token_id,
+        sliding_window=16)))
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """Data validation names file, row and column; splits are stratified/grouped and reproducible."""
 from __future__ import annotations
 
-import gzip
-from pathlib import Path
 
 import pandas as pd
 import pytest
