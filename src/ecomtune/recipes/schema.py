@@ -26,6 +26,17 @@ class SplitConfig(_Section):
     )
 
 
+class AugmentConfig(_Section):
+    """Extra training rows made by editing existing ones (small-data help)."""
+
+    fraction: float = Field(0.5, gt=0, le=10, description="augmented rows as a fraction of training rows, e.g. `0.5`")
+    ops: list[Literal["delete", "swap", "insert", "synonym", "char_noise"]] | None = Field(
+        None, description="edits to draw from, e.g. `[delete, swap, synonym]` (default: per language)"
+    )
+    rate: float = Field(0.1, gt=0, lt=1, description="fraction of words/characters edited per text, e.g. `0.1`")
+    seed: int = Field(42, description="random seed of the augmentation, e.g. `42`")
+
+
 class DataConfig(_Section):
     """Where the rows come from and which columns mean what."""
 
@@ -58,6 +69,9 @@ class DataConfig(_Section):
     )
     dedupe: bool = Field(True, description="drop repeated (text, label) rows before splitting: `true` or `false`")
     split: SplitConfig = Field(default_factory=SplitConfig)
+    augment: AugmentConfig | None = Field(
+        None, description="add edited copies of training rows, e.g. `{fraction: 0.5, ops: [delete, swap]}`"
+    )
 
     @field_validator("label_map", "filters", mode="before")
     @classmethod
@@ -70,6 +84,27 @@ class DataConfig(_Section):
     @property
     def text_columns(self) -> list[str]:
         return [self.text_column] if isinstance(self.text_column, str) else list(self.text_column)
+
+
+class AdapterConfig(_Section):
+    """A parameter-efficient adapter (via `peft`): the backbone stays frozen, only the adapter and heads train."""
+
+    method: Literal["lora", "adalora", "ia3", "prefix", "prompt"] = Field(
+        description="`lora`, `adalora`, `ia3`, `prefix` (prefix tuning) or `prompt` (prompt tuning)"
+    )
+    r: int = Field(8, ge=1, le=512, description="LoRA rank (AdaLoRA: the average rank it ends with), e.g. `8`")
+    alpha: float = Field(16, gt=0, description="LoRA scaling numerator (scale = alpha / r), e.g. `16`")
+    dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the adapter input, e.g. `0.05`")
+    target_modules: list[str] | None = Field(
+        None, description="module names or regex the adapter wraps, e.g. `[q_proj, v_proj]` (default: per backbone)"
+    )
+    layers: list[int] | None = Field(
+        None, description="only adapt these transformer layers (0 = bottom), e.g. `[14, 15, 16, 17]` (default: all)"
+    )
+    virtual_tokens: int = Field(20, ge=1, le=512, description="prefix/prompt length in virtual tokens, e.g. `20`")
+    init_text: str | None = Field(
+        None, description="prompt tuning: initialise the virtual tokens from this text, e.g. `判断评论的情感`"
+    )
 
 
 class ModelConfig(_Section):
@@ -85,6 +120,13 @@ class ModelConfig(_Section):
         None, description="wrap every text before tokenizing, with `{text}` where it goes, e.g. `评论：{text} 情感：`"
     )
 
+    adapter: AdapterConfig | None = Field(
+        None, description="train a peft adapter instead of the whole backbone, e.g. `{method: lora, r: 8}`"
+    )
+    keep_layers: int | None = Field(
+        None, ge=1, description="keep only the bottom N transformer layers (a smaller, faster model), e.g. `4`"
+    )
+
     @field_validator("template")
     @classmethod
     def _has_slot(cls, value):
@@ -96,6 +138,38 @@ class ModelConfig(_Section):
 class EarlyStoppingConfig(_Section):
     patience: int = Field(2, ge=1, description="evaluations without improvement before stopping, e.g. `2`")
     min_delta: float = Field(0.0, ge=0.0, description="smallest improvement that counts, e.g. `0.001`")
+
+
+class LossConfig(_Section):
+    """The training loss; class weights and focal loss help when one label is rare (fake or abusive reviews)."""
+
+    name: Literal["ce", "focal"] = Field("ce", description="`ce` (cross-entropy) or `focal`")
+    gamma: float = Field(2.0, ge=0, le=10, description="focal loss focusing strength, e.g. `2.0`")
+    class_weights: Literal["none", "balanced"] | dict[str, float] = Field(
+        "none", description="`none`, `balanced` (inverse frequency) or per-label weights, e.g. `{fake: 5, real: 1}`"
+    )
+
+
+class AdversarialConfig(_Section):
+    """Adversarial training: perturb the input embeddings along the loss gradient and train on both."""
+
+    method: Literal["fgm", "pgd"] = Field(description="`fgm` (one step) or `pgd` (several projected steps)")
+    epsilon: float = Field(1.0, gt=0, description="L2 radius of the embedding perturbation, e.g. `1.0`")
+    steps: int = Field(3, ge=1, le=20, description="PGD: ascent steps per batch, e.g. `3`")
+    alpha: float = Field(0.3, gt=0, description="PGD: size of each ascent step, e.g. `0.3`")
+
+
+class DistillConfig(_Section):
+    """Knowledge distillation from a fine-tuned teacher run directory into this (smaller) model."""
+
+    teacher: str = Field(description="run directory of the fine-tuned teacher, e.g. `runs/sentiment-zh`")
+    temperature: float = Field(2.0, gt=0, description="softmax temperature of the soft labels, e.g. `2.0`")
+    alpha: float = Field(0.5, ge=0, le=1, description="weight of the soft-label loss (1 - alpha: hard labels)")
+    unlabeled: str | None = Field(
+        None, description="extra unlabeled table the teacher labels for the student (a transfer set), or `null`"
+    )
+    unlabeled_column: str | None = Field(None, description="text column of `unlabeled` (default: `data.text_column`)")
+    max_unlabeled_rows: int | None = Field(None, ge=1, description="sample at most this many unlabeled rows")
 
 
 class TrainingConfig(_Section):
@@ -138,7 +212,29 @@ class TrainingConfig(_Section):
     seed: int = Field(42, description="random seed of initialisation and data order, e.g. `42`")
     group_by_length: bool = Field(True, description="batch texts of similar length together: `true` or `false`")
     save_total_limit: int = Field(2, ge=1, description="checkpoints kept while training, e.g. `2`")
+    loss: LossConfig = Field(default_factory=LossConfig)
+    adversarial: AdversarialConfig | None = Field(
+        None, description="FGM/PGD adversarial training on the embeddings, e.g. `{method: fgm, epsilon: 1.0}`"
+    )
+    distill: DistillConfig | None = Field(
+        None, description="learn from a teacher run's soft labels, e.g. `{teacher: runs/big, temperature: 2}`"
+    )
     keep_checkpoints: bool = Field(False, description="keep checkpoints after a successful run: `true` or `false`")
+
+
+class NoiseConfig(_Section):
+    """A perturbed copy of the test set: typos/character swaps (English), similar characters/deletions (Chinese)."""
+
+    rate: float = Field(0.1, gt=0, lt=1, description="fraction of characters perturbed, e.g. `0.1`")
+    seed: int = Field(42, description="random seed of the perturbation, e.g. `42`")
+
+
+class ThresholdConfig(_Section):
+    """Tune the decision threshold of one label on the validation set for a target precision or recall."""
+
+    label: str = Field(description="the label the threshold is for, e.g. `fake`")
+    target: Literal["precision", "recall"] = Field(description="`precision` or `recall`")
+    value: float = Field(gt=0, le=1, description="the precision/recall to reach on validation, e.g. `0.9`")
 
 
 class EvaluationConfig(_Section):
@@ -146,6 +242,12 @@ class EvaluationConfig(_Section):
         "macro_f1", description="validation metric for best-model selection: `accuracy` or `macro_f1`"
     )
     baseline: bool = Field(True, description="also train the TF-IDF + logistic regression baseline: `true`/`false`")
+    noise: NoiseConfig | None = Field(
+        None, description="also evaluate on a noisy copy of the test set (robustness), e.g. `{rate: 0.1}`"
+    )
+    threshold: ThresholdConfig | None = Field(
+        None, description="tune one label's threshold, e.g. `{label: negative, target: recall, value: 0.9}`"
+    )
 
 
 class OutputConfig(_Section):
@@ -157,7 +259,9 @@ class Recipe(_Section):
     """A complete training recipe."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="run name: letters, digits, `-`, `_`, `.`")
-    task: Literal["classify", "taxonomy"] = Field(description="`classify` (one label) or `taxonomy` (L1 > L2 > L3)")
+    task: Literal["classify", "taxonomy", "multitask"] = Field(
+        description="`classify` (one label), `taxonomy` (L1 > L2 > L3) or `multitask` (several independent labels)"
+    )
     language: Literal["en", "zh", "multi"] = Field("en", description="`en`, `zh` or `multi`")
     description: str = Field("", description="free text shown in the model card")
     data: DataConfig
@@ -176,6 +280,10 @@ class Recipe(_Section):
                 raise ValueError(
                     "`data.label_columns` / `data.path_column` are for `task: taxonomy` — use `data.label_column`"
                 )
+        elif self.task == "multitask":
+            if not d.label_columns or len(d.label_columns) < 2 or d.label_column or d.path_column:
+                raise ValueError("`task: multitask` needs `data.label_columns` with 2 or more columns (one head each), "
+                                 "e.g. `label_columns: [label, cat]`")
         else:
             if bool(d.label_columns) == bool(d.path_column):
                 raise ValueError(
@@ -189,4 +297,21 @@ class Recipe(_Section):
                 "`training.gradual_unfreeze` and `training.freeze_layers` both decide which layers train "
                 "— set `freeze_layers: 0` or `gradual_unfreeze: false`"
             )
+        self._check_methods()
         return self
+
+    def _check_methods(self) -> None:
+        """Combinations that cannot work are refused here, before any data is read or weights loaded."""
+        t, m = self.training, self.model
+        if m.adapter and (t.freeze_layers or t.gradual_unfreeze or t.layer_lr_decay < 1 or t.freeze_embeddings):
+            raise ValueError(
+                f"`model.adapter` ({m.adapter.method}) freezes the whole backbone itself — remove "
+                "`training.freeze_layers`, `gradual_unfreeze`, `layer_lr_decay` and `freeze_embeddings`"
+            )
+        if self.evaluation.threshold and self.task != "classify":
+            raise ValueError("`evaluation.threshold` is for `task: classify` — remove it for "
+                             f"`task: {self.task}`")
+        if self.evaluation.threshold and not (self.data.split.validation > 0 or self.data.validation):
+            raise ValueError("`evaluation.threshold` is tuned on validation rows — set `data.split.validation` > 0")
+        if t.loss.name != "ce" and t.label_smoothing:
+            raise ValueError("`training.label_smoothing` only applies to `loss.name: ce` — set it to 0 for focal loss")
