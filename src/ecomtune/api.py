@@ -49,11 +49,16 @@ def predict(run_dir: str | Path, texts: list[str], batch_size: int = 64, device:
 
 
 def evaluate(run_dir: str | Path, data: str | Path | None = None, batch_size: int = 64,
-             device: str = "auto") -> dict:
-    """Task metrics of a run on a labelled file (same columns as its recipe), or on its recipe's test split."""
+             device: str = "auto", noise: float | None = None, noise_seed: int = 42,
+             precision: str | None = None) -> dict:
+    """Task metrics of a run on a labelled file (same columns as its recipe), or on its recipe's test split.
+
+    `noise` (e.g. 0.1) perturbs that fraction of characters first (typos / similar Chinese characters).
+    """
     manifest = read_manifest(run_dir)
     recipe = Recipe.model_validate(manifest["recipe"])
-    model = load(run_dir, device=device)
+    # The run's own precision by default, so the numbers reproduce the manifest's.
+    model = load(run_dir, device=device, precision=precision or manifest["cost"].get("precision", "auto"))
     if data is not None:
         texts, raw, _ = load_labelled(str(data), recipe, model.space.levels)
     else:
@@ -62,9 +67,16 @@ def evaluate(run_dir: str | Path, data: str | Path | None = None, batch_size: in
     keep = [i for i, r in enumerate(raw) if model.space.knows(r)]
     if not keep:
         raise DataError(f"{data}: no row has a label the model knows ({', '.join(model.space.labels[-1][:5])}…)")
-    pred, _ = model.predict_arrays([texts[i] for i in keep], batch_size)
+    texts = [texts[i] for i in keep]
+    if noise is not None:
+        from ecomtune.data.noise import add_noise
+
+        texts = add_noise(texts, noise, noise_seed, recipe.language)
+    pred, _ = model.predict_arrays(texts, batch_size)
     truth = model.space.encode([raw[i] for i in keep])
     metrics = TASKS.get(model.task).metrics.compute(truth, pred, model.space)
+    if noise is not None:
+        metrics["noise"] = {"rate": noise, "seed": noise_seed}
     metrics["rows"] = len(keep)
     metrics["rows_with_unknown_labels"] = len(raw) - len(keep)
     return metrics
@@ -87,6 +99,12 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     pred, probs = model.predict_arrays(texts.str.strip().tolist(), batch_size, progress=progress)
     out = frame.copy()
     space = model.space
+    if model.task == "multitask":  # independent heads: a label and a score column per head
+        for level, head in enumerate(space.levels):
+            out[f"pred_{head}"] = [space.labels[level][j] for j in pred[:, level].tolist()]
+            out[f"score_{head}"] = probs[level][range(len(pred)), pred[:, level]]
+        _write_table(out, Path(output_path))
+        return out
     out["pred_label"] = [" > ".join(space.labels[i][j] for i, j in enumerate(row)) for row in pred.tolist()]
     score = 1.0
     for level, p in enumerate(probs):
@@ -117,6 +135,36 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(path, index=False)
 
 
+def export(run_dir: str | Path, out_dir: str | Path, merge: bool = False, overwrite: bool = False) -> Path:
+    """A standalone copy of a run directory; `merge=True` folds a LoRA/AdaLoRA/IA3 adapter into the weights."""
+    from ecomtune.standalone import export_run
+
+    return export_run(run_dir, out_dir, merge=merge, overwrite=overwrite)
+
+
+def compare(recipe: Recipe | str | Path | dict, methods: list[str], overrides: list[str] | None = None,
+            out: str | Path | None = None, tolerance: float = 1.0, cost: str = "train_seconds",
+            definitions: list[str] | None = None, overwrite: bool = False) -> dict:
+    """Train several adaptation methods (`["full", "freeze-12", "lora"]`) on the recipe's split into
+    `out/<method>/` and write compare.json/.md/.html and pareto.png there; rerunning reuses finished runs.
+    Returns the compare result, with `recommended`: the cheapest method within `tolerance` points of the best."""
+    from ecomtune.comparison import compare as _compare
+
+    return _compare(recipe, methods, overrides, out, tolerance, cost, definitions, overwrite)
+
+
+def pretrain(config=None, resume: bool = False, overwrite: bool = False, **options) -> Path:
+    """Continued pre-training (masked-LM for encoders, causal-LM for decoders) on unlabeled text.
+
+    `config` is a `PretrainConfig`, a dict or a YAML path; `options` (backbone, data, text_column, out, max_steps,
+    ...) override it. Returns the output directory; use it as `model.backbone` in a recipe.
+    """
+    from ecomtune.pretraining import load_config
+    from ecomtune.pretraining import pretrain as _pretrain
+
+    return _pretrain(load_config(config, **options), resume=resume, overwrite=overwrite)
+
+
 def models() -> list[dict]:
     """The registered backbones: languages, size, installed or not, and how to install them."""
     from ecomtune.backbones import list_backbones
@@ -124,4 +172,4 @@ def models() -> list[dict]:
     return list_backbones()
 
 
-__all__ = ["baseline", "check_data", "evaluate", "load", "models", "predict", "predict_file", "train"]
+__all__ = ["baseline", "check_data", "compare", "evaluate", "export", "load", "models", "predict", "predict_file", "pretrain", "train"]

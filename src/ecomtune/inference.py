@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoTokenizer
 
-from ecomtune.rundir import load_heads, read_manifest
+from ecomtune.methods.threshold import apply_threshold
+from ecomtune.rundir import load_backbone, load_heads, read_manifest
 from ecomtune.tasks.labels import LabelSpace
 from ecomtune.tasks.network import TextClassifier
 from ecomtune.tasks.registry import TASKS
@@ -35,6 +36,7 @@ class ExpertModel:
         self.precision = precision
         self.manifest = manifest or {}
         self.template = template
+        self.threshold = self.manifest.get("head", {}).get("threshold")  # tuned decision threshold, or None
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "auto", precision: str = "auto") -> "ExpertModel":
@@ -43,7 +45,7 @@ class ExpertModel:
         manifest = read_manifest(run_dir)
         head = manifest["head"]
         space = LabelSpace.from_dict(manifest["label_space"])
-        backbone = AutoModel.from_pretrained(run_dir / "model", dtype=torch.float32)
+        backbone = load_backbone(run_dir, manifest)
         tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
         model = TextClassifier(backbone, space.sizes, pooling=head["pooling"])
         model.heads.load_state_dict({k.removeprefix("heads."): v for k, v in load_heads(run_dir).items()})
@@ -94,7 +96,7 @@ class ExpertModel:
                 probs[level][idx] = p.float().cpu().numpy()
             if timings is not None:
                 timings.append(time.perf_counter() - start)
-        return pred, probs
+        return apply_threshold(pred, probs, self.threshold, self.space), probs
 
     def predict(self, texts: list[str] | str, batch_size: int = 64) -> list[dict]:
         """Labels (or taxonomy paths) with probabilities, one dict per text."""

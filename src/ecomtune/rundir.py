@@ -42,6 +42,37 @@ def save_model(run_dir: Path, model, tokenizer) -> Path:
     return target
 
 
+def load_backbone(run_dir: Path, manifest: dict):
+    """The run's backbone: a plain HF model, or (adapter runs) the base model + the saved peft adapter."""
+    from transformers import AutoModel
+
+    from ecomtune.methods.adapters import has_adapter, load_adapter
+
+    model_dir = Path(run_dir) / "model"
+    if not has_adapter(model_dir):
+        return AutoModel.from_pretrained(model_dir, dtype=torch.float32)
+    return load_adapter(_base_backbone(run_dir, manifest), model_dir)
+
+
+def _base_backbone(run_dir: Path, manifest: dict):
+    from transformers import AutoModel
+
+    from ecomtune.backbones import resolve_backbone
+    from ecomtune.methods.truncate import truncate_layers
+
+    name = manifest["backbone"]["name"]
+    try:
+        resolved = resolve_backbone(name)
+    except Exception as exc:  # noqa: BLE001 - any failure here means the same thing to the user
+        raise RunDirError(f"{run_dir}: this run stores only a `{manifest['adapter']['method']}` adapter and its "
+                          f"base model `{name}` is not available here ({exc}) — install it, or make a standalone "
+                          "copy with `ecomtune export RUN_DIR OUT_DIR --merge` where it is") from None
+    base = AutoModel.from_pretrained(resolved.path, dtype=torch.float32)
+    if manifest["backbone"].get("keep_layers"):
+        truncate_layers(base, manifest["backbone"]["keep_layers"])
+    return base
+
+
 def load_heads(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(Path(run_dir) / "model" / "heads.safetensors"))
 

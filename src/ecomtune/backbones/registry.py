@@ -28,6 +28,7 @@ class ResolvedBackbone:
     kind: str  # "encoder" | "decoder"
     pooling: str  # default pooling
     spec: BackboneSpec | None
+    pretrained: str | None = None  # the `ecomtune pretrain` dir this came from (name/kind/pooling are its original's)
 
 
 def kind_from_config(config: dict[str, Any]) -> str:
@@ -46,6 +47,8 @@ def resolve_backbone(name_or_path: str, cache_dir: Path | None = None) -> Resolv
         return ResolvedBackbone(spec.name, str(path), spec.kind, spec.pooling, spec)
 
     local = Path(name_or_path).expanduser()
+    if local.is_dir() and ((local / "manifest.json").is_file() or (local / "pretrain.yaml").is_file()):
+        return _pretrained(local, name_or_path)
     if local.is_dir():
         config_file = local / "config.json"
         if not config_file.is_file():
@@ -72,6 +75,27 @@ def resolve_backbone(name_or_path: str, cache_dir: Path | None = None) -> Resolv
         raise BackboneError(not_found)
     kind = kind_from_config(config)
     return ResolvedBackbone(name_or_path, name_or_path, kind, POOLING[kind], None)
+
+
+def _pretrained(local: Path, given: str) -> ResolvedBackbone:
+    """An `ecomtune pretrain` output dir: its model/ folder, with the original backbone's name, kind and pooling."""
+    manifest_file = local / "manifest.json"
+    if not manifest_file.is_file():
+        raise BackboneError(f"backbone directory '{given}' is an unfinished `ecomtune pretrain` run (no manifest.json) "
+                            "— finish it with `ecomtune pretrain ... --resume`")
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BackboneError(f"backbone directory '{given}': cannot read manifest.json ({e})") from None
+    if manifest.get("kind") != "pretrain":
+        raise BackboneError(f"backbone directory '{given}' is an ecomtune run directory, not a backbone — point to "
+                            "its model/ folder, or to an `ecomtune pretrain` output")
+    model_dir = local / manifest.get("model_dir", "model")
+    if not (model_dir / "config.json").is_file():
+        raise BackboneError(f"backbone directory '{given}': {model_dir} has no config.json — rerun `ecomtune pretrain`")
+    original = manifest["backbone"]
+    spec = BACKBONES.get(original["name"]) if original["name"] in BACKBONES else None
+    return ResolvedBackbone(original["name"], str(model_dir), original["kind"], original["pooling"], spec, given)
 
 
 def _hub_config(hub_id: str) -> dict[str, Any] | None:

@@ -38,7 +38,8 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 def _register() -> None:
     # Importing each command module registers it on `app` / `data_app`.
-    from ecomtune.cli import baseline, data, demo, evaluate, models, predict, train  # noqa: F401
+    from ecomtune.cli import baseline, compare, data, demo, evaluate, export, models, predict, train  # noqa: F401
+    from ecomtune.cli import pretrain  # noqa: F401
 
 
 def main() -> None:

@@ -19,16 +19,21 @@ def evaluate(
     batch_size: int = BATCH,
     device: str = DEVICE,
     json_out: Path = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
+    noise: float = typer.Option(None, "--noise", min=0.001, max=0.999, help="Perturb this fraction of characters "
+                                "first (typos; similar Chinese characters), e.g. 0.1, to measure robustness."),
+    noise_seed: int = typer.Option(42, "--noise-seed", help="Random seed of --noise."),
 ):
     """Score a trained model on labelled data: accuracy, macro-F1, per-level metrics for taxonomies.
 
     Example: ecomtune evaluate runs/sentiment-en --input new_reviews.csv
+    Robustness: ecomtune evaluate runs/sentiment-en --noise 0.1
     """
     from ecomtune.api import evaluate as run_evaluate
     from ecomtune.cli.show import metrics_table
 
-    metrics = run_evaluate(run_dir, input, batch_size=batch_size, device=device)
-    console.print(metrics_table(metrics, title=f"metrics on {metrics['rows']} rows"))
+    metrics = run_evaluate(run_dir, input, batch_size=batch_size, device=device, noise=noise, noise_seed=noise_seed)
+    noisy = f" with {noise:.0%} character noise" if noise is not None else ""
+    console.print(metrics_table(metrics, title=f"metrics on {metrics['rows']} rows{noisy}"))
     if metrics["rows_with_unknown_labels"]:
         console.print(f"[yellow]{metrics['rows_with_unknown_labels']} rows skipped: labels the model never saw[/]")
     if json_out:

@@ -21,8 +21,11 @@ def metrics_table(metrics: dict, title: str = "test metrics", baseline: dict | N
         for name, m in metrics["levels"].items():
             rows += [(f"{name} accuracy", m["accuracy"]), (f"{name} macro-F1", m["macro_f1"])]
             keys += [("levels", name, "accuracy"), ("levels", name, "macro_f1")]
-        rows += [("path accuracy", metrics["path_accuracy"]), ("valid paths", metrics["valid_path_rate"])]
-        keys += [("path_accuracy",), ("valid_path_rate",)]
+        for key, label in (("path_accuracy", "path accuracy"), ("valid_path_rate", "valid paths"),
+                           ("all_heads_accuracy", "all heads correct")):
+            if key in metrics:  # taxonomy: paths; multitask: all heads right
+                rows.append((label, metrics[key]))
+                keys.append((key,))
     for (label, value), key in zip(rows, keys):
         cells = [label, f"{value:.4f}"]
         if baseline:

@@ -150,7 +150,12 @@ def _dedupe(frame: pd.DataFrame, levels: list[str], notes: list[str]) -> pd.Data
     return frame[~dup]
 
 
-def _rare(frame: pd.DataFrame, data: DataConfig, levels: list[str], notes: list[str]) -> pd.DataFrame:
+def _rare(frame: pd.DataFrame, data: DataConfig, levels: list[str], notes: list[str],
+          independent: bool = False) -> pd.DataFrame:
+    if independent:  # multitask: each column's labels must be frequent, not every combination of them
+        for level in levels:
+            frame = _rare(frame, data, [level], notes)
+        return frame
     label = _label_key(frame, levels)
     counts = label.value_counts()
     rare = counts[counts < data.min_label_count]
@@ -266,7 +271,7 @@ def prepare_data(recipe: Recipe) -> PreparedData:
     train, levels = clean(data.train, None)
     if train.empty:
         raise DataError(f"{resolve_path(data.train)}: no usable rows — check `data.filters` and `data.label_map`")
-    train = _rare(train, data, levels, notes)
+    train = _rare(train, data, levels, notes, independent=recipe.task == "multitask")
     test = clean(data.test, levels)[0] if data.test else None
     validation = clean(data.validation, levels)[0] if data.validation else None
     if test is None:
@@ -278,9 +283,10 @@ def prepare_data(recipe: Recipe) -> PreparedData:
     test = _sample(test, data.max_test_rows, levels, seed, data.split.stratify)
 
     space = LabelSpace.from_rows(levels, [tuple(r) for r in train[levels].astype(str).itertuples(index=False)])
-    if space.sizes[-1] < 2:
-        raise DataError(f"{resolve_path(data.train)}: column '{levels[-1]}' has only one label "
-                        f"({space.labels[-1][0]!r}) in training — a classifier needs at least two")
+    for i in range(space.depth) if recipe.task == "multitask" else [space.depth - 1]:
+        if space.sizes[i] < 2:
+            raise DataError(f"{resolve_path(data.train)}: column '{levels[i]}' has only one label "
+                            f"({space.labels[i][0]!r}) in training — a classifier needs at least two")
     test = _check_overlap(train, test, "test", data.dedupe, notes)
     validation = _check_overlap(train, validation, "validation", data.dedupe, notes)
     test = _unknown(space, test, levels, "test", bool(data.test), data, notes)

@@ -1,6 +1,7 @@
 """Load recipes from YAML files or bundled presets, apply `--set key=value` overrides, explain errors."""
 from __future__ import annotations
 
+import copy
 import difflib
 from importlib import resources
 from pathlib import Path
@@ -49,7 +50,7 @@ def load_recipe(source: str | Path | dict, overrides: list[str] | None = None) -
                               f"{', '.join(preset_names())}")
     if not isinstance(raw, dict):
         raise RecipeError(f"{origin}: a recipe must be a YAML mapping (key: value), got {type(raw).__name__}")
-    raw = _apply_overrides(dict(raw), overrides or [])
+    raw = _apply_overrides(copy.deepcopy(raw), overrides or [])  # never edit the caller's dict
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
@@ -77,7 +78,9 @@ def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
         node = raw
         parts = key.strip().split(".")
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
+            if node.get(part) is None:  # an absent or `null` optional section, e.g. `data.augment`
+                node[part] = {}
+            node = node[part]
             if not isinstance(node, dict):
                 raise RecipeError(f"override '{item}': `{part}` is not a section")
         node[parts[-1]] = yaml.safe_load(value) if value.strip() else None

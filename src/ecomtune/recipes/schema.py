@@ -308,6 +308,13 @@ class Recipe(_Section):
                 f"`model.adapter` ({m.adapter.method}) freezes the whole backbone itself — remove "
                 "`training.freeze_layers`, `gradual_unfreeze`, `layer_lr_decay` and `freeze_embeddings`"
             )
+        a = m.adapter
+        if a and a.method in ("prefix", "prompt") and (a.target_modules or a.layers):
+            raise ValueError(f"`model.adapter.target_modules`/`layers` do not apply to `{a.method}` tuning (it adds "
+                             "virtual tokens, it wraps no modules) — remove them or use `method: lora`")
+        if a and a.init_text and a.method != "prompt":
+            raise ValueError("`model.adapter.init_text` initialises prompt tuning only — use `method: prompt` or "
+                             "remove it")
         if self.evaluation.threshold and self.task != "classify":
             raise ValueError("`evaluation.threshold` is for `task: classify` — remove it for "
                              f"`task: {self.task}`")
@@ -315,3 +322,13 @@ class Recipe(_Section):
             raise ValueError("`evaluation.threshold` is tuned on validation rows — set `data.split.validation` > 0")
         if t.loss.name != "ce" and t.label_smoothing:
             raise ValueError("`training.label_smoothing` only applies to `loss.name: ce` — set it to 0 for focal loss")
+        if self.data.augment and t.distill:
+            raise ValueError("`data.augment` and `training.distill` do not combine (the teacher labels the training "
+                             "rows before augmentation runs) — remove `data.augment`, or give extra texts as "
+                             "`training.distill.unlabeled`")
+        if t.distill and t.distill.unlabeled and t.distill.alpha == 0:
+            raise ValueError("`training.distill.unlabeled` rows only have the teacher's soft labels, which "
+                             "`distill.alpha: 0` ignores — set `alpha` above 0 (e.g. `0.5`) or remove `unlabeled`")
+        if t.distill and (t.distill.unlabeled_column or t.distill.max_unlabeled_rows) and not t.distill.unlabeled:
+            raise ValueError("`training.distill.unlabeled_column`/`max_unlabeled_rows` describe `distill.unlabeled` "
+                             "— set `unlabeled: path/to/texts.csv` or remove them")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from .distill import distill_intro, distill_rows
 from .formatting import cost_rows, metric, points
 from .summary import backbone_id, baseline_metrics, headline_metrics, lifts, split_metrics
 
@@ -64,6 +65,12 @@ def _front_matter(manifest: dict) -> dict:
 
 
 def _labels_section(manifest: dict) -> str:
+    multitask = manifest.get("multitask")
+    if multitask:
+        rows = [[head, len(labels), ", ".join(labels[:10]) + (" …" if len(labels) > 10 else "")]
+                for head, labels in zip(multitask.get("heads") or [], multitask.get("labels") or [])]
+        return "## Heads\n\nOne shared backbone, one classification head per label column.\n\n" + _table(
+            ["Head (column)", "Labels", "Label names"], rows)
     taxonomy = manifest.get("taxonomy")
     if taxonomy:
         levels = taxonomy.get("levels") or []
@@ -88,6 +95,9 @@ def _description(manifest: dict) -> str:
         levels = (manifest.get("taxonomy") or {}).get("levels") or []
         path = " → ".join(map(_md, levels))
         what = f"predicts a path through a {len(levels)}-level product taxonomy ({path})"
+    elif manifest.get("task") == "multitask":
+        heads = (manifest.get("multitask") or {}).get("heads") or []
+        what = f"labels {column} with {len(heads)} independent heads ({', '.join(map(_code, heads))})"
     else:
         what = f"classifies {column} into one of {len(manifest.get('labels') or [])} labels"
     return f"This model {what}. It was fine-tuned from {backbone} with [ecomtune](https://pypi.org/project/ecomtune/)."
@@ -116,6 +126,13 @@ def _metrics_section(manifest: dict) -> str:
     test = headline_metrics(split_metrics(manifest))
     if not test:
         return "## Test metrics\n\nNo test metrics were recorded."
+    noisy = split_metrics(manifest, "test_noisy")
+    if noisy:  # evaluation.noise: the same test rows with character noise (typos / similar characters)
+        by_name = {m.name: m.value for m in headline_metrics(noisy)}
+        rate = (noisy.get("noise") or {}).get("rate")
+        return "## Test metrics\n\n" + _table(
+            ["Metric", "Value", f"With {rate:.0%} character noise" if rate else "With character noise"],
+            [[m.name, metric(m.value), metric(by_name.get(m.name))] for m in test])
     return "## Test metrics\n\n" + _table(["Metric", "Value"], [[m.name, metric(m.value)] for m in test])
 
 
@@ -132,6 +149,15 @@ def _baseline_section(manifest: dict) -> str:
         f"## Comparison with the {_code(name)} baseline\n\nLift in percentage points on the test set.\n\n"
         + _table(["Metric", "Fine-tuned", name, "Lift (pts)"], rows)
     )
+
+
+def _distill_section(manifest: dict) -> str:
+    rows = distill_rows(manifest)
+    if not rows:
+        return ""
+    return ("## Distillation\n\n" + distill_intro(manifest) + " Student and teacher were scored and timed on the same "
+            "test rows in the same process.\n\n" + _table(["", "Student (this model)", "Teacher", "Student / teacher"],
+                                                         rows))
 
 
 def _cost_section(manifest: dict) -> str:
@@ -177,6 +203,7 @@ def write_model_card(run_dir: Path, manifest: dict) -> Path:
         _data_section(manifest),
         _metrics_section(manifest),
         _baseline_section(manifest),
+        _distill_section(manifest),
         _cost_section(manifest),
         _usage_section(),
         _limitations_section(manifest),

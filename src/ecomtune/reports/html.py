@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from . import plots
+from .distill import distill_intro, distill_rows
 from .formatting import cost_rows, metric, points
 from .summary import backbone_id, baseline_metrics, headline_metrics, lifts, split_metrics
 
@@ -74,9 +75,14 @@ def _headline(manifest: dict) -> str:
     if not test:
         return _section("Headline metrics", '<p class="note">No test metrics recorded.</p>')
     val_by_name = {m.name: m.value for m in headline_metrics(validation)}
-    headers = ["Metric", "Test"] + (["Validation"] if validation else [])
+    noisy = split_metrics(manifest, "test_noisy")  # evaluation.noise: the test set with character noise
+    noisy_by_name = {m.name: m.value for m in headline_metrics(noisy)}
+    rate = (noisy.get("noise") or {}).get("rate")
+    headers = ["Metric", "Test"] + (["Validation"] if validation else []) + \
+        ([f"Test, {rate:.0%} char noise" if rate else "Noisy test"] if noisy else [])
     rows = [
         [m.name, (metric(m.value), "num")] + ([(metric(val_by_name.get(m.name)), "num")] if validation else [])
+        + ([(metric(noisy_by_name.get(m.name)), "num")] if noisy else [])
         for m in headline_metrics(test)
     ]
     return _section("Headline metrics", _table(headers, rows))
@@ -166,6 +172,14 @@ def _learning_curves(run_dir: Path, manifest: dict) -> str:
     return _section("Learning curves", _img(f"{PLOTS_DIR}/{name}", "learning curves"))
 
 
+def _distill(manifest: dict) -> str:
+    rows = distill_rows(manifest)
+    if not rows:
+        return ""
+    intro = f'<p class="note">{escape(distill_intro(manifest))} Both scored and timed on the same test rows.</p>'
+    return _section("Distillation", intro, _table(["", "Student (this model)", "Teacher", "Student / teacher"], rows))
+
+
 def _cost(manifest: dict) -> str:
     cost = manifest.get("cost")
     if not cost:
@@ -200,6 +214,7 @@ def write_report(run_dir: Path, manifest: dict) -> Path:
         _per_level(run_dir, manifest),
         _learning_curves(run_dir, manifest),
         *_confusion_and_classes(run_dir, manifest),
+        _distill(manifest),
         _cost(manifest),
         _recipe(manifest),
         _versions(manifest),

@@ -31,6 +31,10 @@ def headline_metrics(metrics: dict) -> list[Metric]:
             rows.append(Metric(f"{level} macro-F1", "f1", m.get("macro_f1"), {"average": "macro"}))
         rows.append(Metric("Path accuracy", "path_accuracy", metrics.get("path_accuracy")))
         rows.append(Metric("Valid-path rate", "valid_path_rate", metrics.get("valid_path_rate")))
+        if "all_heads_accuracy" in metrics:  # multitask: the heads are independent, so no path
+            rows.append(Metric("Mean accuracy over heads", "accuracy", metrics.get("accuracy")))
+            rows.append(Metric("Mean macro-F1 over heads", "f1", metrics.get("macro_f1"), {"average": "macro"}))
+            rows.append(Metric("All heads correct", "exact_match", metrics.get("all_heads_accuracy")))
     else:
         rows = [
             Metric("Accuracy", "accuracy", metrics.get("accuracy")),

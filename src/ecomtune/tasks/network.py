@@ -27,24 +27,30 @@ class TextClassifier(nn.Module):
     """Backbone + pooling + dropout + one `nn.Linear` head per label level; the loss sums the levels' CE."""
 
     def __init__(self, backbone: nn.Module, sizes: list[int], pooling: str = "mean", dropout: float = 0.1,
-                 label_smoothing: float = 0.0):
+                 label_smoothing: float = 0.0, loss_fn=None):
         super().__init__()
         self.backbone = backbone
         self.pooling = pooling
         self.label_smoothing = label_smoothing
+        self.loss_fn = loss_fn  # (logits per level, labels [batch, depth]) -> loss; None: summed cross-entropy
         hidden = backbone.config.get_text_config().hidden_size
         self.dropout = nn.Dropout(dropout)
         self.heads = nn.ModuleList([nn.Linear(hidden, n) for n in sizes])
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
-        return pool(out.last_hidden_state, attention_mask, self.pooling)
+        hidden = out.last_hidden_state
+        # Prompt tuning (peft) returns its virtual tokens first: keep the states of the real tokens.
+        hidden = hidden[:, hidden.shape[1] - attention_mask.shape[1]:]
+        return pool(hidden, attention_mask, self.pooling)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None):
         pooled = self.dropout(self.encode(input_ids, attention_mask))
         logits = tuple(head(pooled).float() for head in self.heads)
         out = {"logits": logits}
-        if labels is not None:
+        if labels is not None and self.loss_fn is not None:
+            out["loss"] = self.loss_fn(logits, labels)
+        elif labels is not None:
             out["loss"] = sum(F.cross_entropy(lg, labels[:, i], label_smoothing=self.label_smoothing)
                               for i, lg in enumerate(logits))
         return out

@@ -5,8 +5,11 @@ from types import SimpleNamespace
 
 from ecomtune.registry import Registry
 from ecomtune.tasks.classify import metrics as classify_metrics, model as classify_model, schema as classify_schema
+from ecomtune.tasks.multitask import metrics as multitask_metrics, model as multitask_model, schema as multitask_schema
 from ecomtune.tasks.taxonomy import metrics as taxonomy_metrics, model as taxonomy_model, schema as taxonomy_schema
 
 TASKS: Registry[SimpleNamespace] = Registry("task")
 TASKS.register("classify", SimpleNamespace(schema=classify_schema, model=classify_model, metrics=classify_metrics))
 TASKS.register("taxonomy", SimpleNamespace(schema=taxonomy_schema, model=taxonomy_model, metrics=taxonomy_metrics))
+TASKS.register("multitask", SimpleNamespace(schema=multitask_schema, model=multitask_model,
+                                            metrics=multitask_metrics))

@@ -10,26 +10,37 @@ import torch
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainingArguments
 
+from ecomtune.methods.adversarial import make_adversary
+from ecomtune.methods.distill import distill_loss
+from ecomtune.console import say
 from ecomtune.methods.llrd import param_groups
 from ecomtune.recipes.schema import Recipe
 from ecomtune.tasks.text import apply_template
 
 
 class TokenizedSplit(Dataset):
-    """input_ids (unpadded lists) + label ids [depth]; `lengths` feed the length-grouped sampler."""
+    """input_ids (unpadded lists) + label ids [depth]; `lengths` feed the length-grouped sampler.
+
+    `soft` (distillation): the teacher's probabilities per row, all levels concatenated [n, sum(sizes)];
+    rows without a label (a transfer set) carry label id -100.
+    """
 
     def __init__(self, texts: list[str], labels: np.ndarray, tokenizer, max_length: int,
-                 template: str | None = None):
+                 template: str | None = None, soft: np.ndarray | None = None):
         enc = tokenizer(apply_template(texts, template), truncation=True, max_length=max_length)
         self.input_ids = enc["input_ids"]
         self.labels = labels
+        self.soft = soft
         self.lengths = [len(x) for x in self.input_ids]
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
     def __getitem__(self, i: int) -> dict:
-        return {"input_ids": self.input_ids[i], "labels": self.labels[i]}
+        item = {"input_ids": self.input_ids[i], "labels": self.labels[i]}
+        if self.soft is not None:
+            item["soft"] = self.soft[i]
+        return item
 
 
 class PadCollator:
@@ -47,7 +58,10 @@ class PadCollator:
             ids[row, :n] = torch.as_tensor(f["input_ids"])
             mask[row, :n] = 1
         labels = torch.as_tensor(np.stack([f["labels"] for f in features]), dtype=torch.long)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        if "soft" in features[0]:
+            batch["soft"] = torch.as_tensor(np.stack([f["soft"] for f in features]), dtype=torch.float32)
+        return batch
 
 
 class EcomTrainer(Trainer):
@@ -56,6 +70,18 @@ class EcomTrainer(Trainer):
     def __init__(self, *args, recipe: Recipe, **kwargs):
         self.recipe = recipe
         super().__init__(*args, **kwargs)
+        self.adversary = make_adversary(recipe.training.adversarial, self.model)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """The clean forward/backward, then FGM/PGD's extra passes with `training.adversarial`."""
+        if self.adversary is None:
+            return super().training_step(model, inputs, num_items_in_batch)
+        return self.adversary.step(self, model, inputs, num_items_in_batch, super().training_step)
+
+    def log(self, logs: dict, start_time: float | None = None) -> None:
+        if self.adversary is not None and "loss" in logs:
+            logs.update(self.adversary.pop_logs())  # mean adversarial loss beside the clean training loss
+        super().log(logs, start_time)
 
     def create_optimizer(self, model=None):
         if self.optimizer is None:
@@ -65,6 +91,30 @@ class EcomTrainer(Trainer):
                                   skip_frozen=not t.gradual_unfreeze)
             self.optimizer = torch.optim.AdamW(groups, lr=t.learning_rate, fused=False)
         return self.optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """Distillation batches (they carry the teacher's `soft` probabilities) add the soft-label loss."""
+        if "soft" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss, outputs = distill_loss(model, inputs, self.recipe.training.distill)
+        return (loss, outputs) if return_outputs else loss
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        # Checkpoints hold only what trains: frozen weights are the pretrained ones, restored when the model is
+        # rebuilt on resume (non-strict load). With an adapter a gemma checkpoint is megabytes, not 1 GB.
+        # Gradual unfreezing saves everything: a layer frozen at this checkpoint may train later, and loading the
+        # best checkpoint must then put it back.
+        if state_dict is None and not self.recipe.training.gradual_unfreeze:
+            frozen = {name for name, p in self.model.named_parameters() if not p.requires_grad}
+            state_dict = {k: v for k, v in self.model.state_dict().items() if k not in frozen}
+        super()._save(output_dir, state_dict)
+
+    def _issue_warnings_after_load(self, load_result) -> None:
+        # Frozen weights are missing from our checkpoints on purpose (see `_save`); anything else is reported.
+        frozen = {name for name, p in self.model.named_parameters() if not p.requires_grad}
+        missing = [k for k in load_result.missing_keys if k not in frozen]
+        if missing or load_result.unexpected_keys:
+            say(f"  warning: checkpoint mismatch — missing {missing[:5]}, unexpected {load_result.unexpected_keys[:5]}")
 
 
 def training_arguments(recipe: Recipe, output_dir: str, device: torch.device, precision: str,
