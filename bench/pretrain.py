@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=450, help="pre-training steps")
     parser.add_argument("--head-warmup-steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--max-rows", type=int, default=None, help="cap on the unlabeled texts")
     parser.add_argument("--validation-rows", type=int, default=1000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43])

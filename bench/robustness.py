@@ -88,7 +88,8 @@ def main() -> None:
                     "precision": cost["precision"]},
         "versions": manifest["versions"],
     }
-    out = HERE / "results" / f"robustness{args.tag}{'-quick' if args.quick else ''}.json"
+    out = HERE / "work" / f"robustness{args.tag}-quick.json" if args.quick else \
+        HERE / "results" / f"robustness{args.tag}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
 

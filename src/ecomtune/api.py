@@ -144,13 +144,13 @@ def export(run_dir: str | Path, out_dir: str | Path, merge: bool = False, overwr
 
 def compare(recipe: Recipe | str | Path | dict, methods: list[str], overrides: list[str] | None = None,
             out: str | Path | None = None, tolerance: float = 1.0, cost: str = "train_seconds",
-            definitions: list[str] | None = None, overwrite: bool = False) -> dict:
+            definitions: list[str] | None = None, overwrite: bool = False, isolate: bool = True) -> dict:
     """Train several adaptation methods (`["full", "freeze-12", "lora"]`) on the recipe's split into
     `out/<method>/` and write compare.json/.md/.html and pareto.png there; rerunning reuses finished runs.
     Returns the compare result, with `recommended`: the cheapest method within `tolerance` points of the best."""
     from ecomtune.comparison import compare as _compare
 
-    return _compare(recipe, methods, overrides, out, tolerance, cost, definitions, overwrite)
+    return _compare(recipe, methods, overrides, out, tolerance, cost, definitions, overwrite, isolate)
 
 
 def pretrain(config=None, resume: bool = False, overwrite: bool = False, **options) -> Path:

@@ -15,7 +15,13 @@ import ecomtune
 from ecomtune.comparison import pareto_front, pick
 from ecomtune.comparison.plan import base_recipe, method_recipe
 from ecomtune.errors import EcomtuneError, RecipeError, RunDirError
-from ecomtune.methods.menu import define_method, get_method, menu, resolve_methods, split_items
+from ecomtune.methods.menu import (
+    define_method,
+    get_method,
+    menu,
+    resolve_methods,
+    split_items,
+)
 from ecomtune.recipes import preset_names
 from tests.conftest import classify_recipe, toy_reviews
 
@@ -49,7 +55,7 @@ def count_training(monkeypatch):
 
 
 def test_compare_trains_every_method_on_one_split_and_writes_table_and_plot(compared):
-    raw, out, result = compared
+    _, out, result = compared
     rows = {r["method"]: r for r in result["methods"]}
     assert list(rows) == METHODS and all(r["status"] == "trained" for r in rows.values())
     full, frozen = rows["full"], rows["freeze-1"]
@@ -85,7 +91,7 @@ def test_rerun_reuses_finished_runs_retrains_missing_and_resumes_interrupted(com
     full_manifest = copy / "full" / "manifest.json"
     stamp = full_manifest.stat().st_mtime_ns
     shutil.rmtree(copy / "freeze-1")
-    again = ecomtune.compare(raw, METHODS, out=copy)
+    again = ecomtune.compare(raw, METHODS, out=copy, isolate=False)
     assert count_training == [("freeze-1", False)]  # the finished run is not retrained
     assert full_manifest.stat().st_mtime_ns == stamp
     assert [r["status"] for r in again["methods"]] == ["reused", "trained"]
@@ -93,7 +99,7 @@ def test_rerun_reuses_finished_runs_retrains_missing_and_resumes_interrupted(com
 
     full_manifest.unlink()  # interrupted after training: recipe.yaml and checkpoints are still there
     assert any((copy / "full" / "checkpoints").glob("checkpoint-*"))
-    third = ecomtune.compare(raw, METHODS, out=copy)
+    third = ecomtune.compare(raw, METHODS, out=copy, isolate=False)
     assert count_training[1:] == [("full", True)]
     assert [r["status"] for r in third["methods"]] == ["resumed", "reused"]
     assert third["methods"][0]["cost_partial"] is True
@@ -112,7 +118,7 @@ def test_a_failing_method_is_recorded_and_the_others_still_finish(compared, tmp_
 
     monkeypatch.setattr(run_module, "train", broken)
     with pytest.raises(EcomtuneError, match=r"1 of 2 methods failed \(full;.*rerun the same command"):
-        ecomtune.compare(raw, METHODS, out=copy)
+        ecomtune.compare(raw, METHODS, out=copy, isolate=False)
     result = json.loads((copy / "compare.json").read_text())
     assert [r["status"] for r in result["methods"]] == ["failed", "reused"]
     assert result["methods"][0]["error"] == "RuntimeError: out of memory"
@@ -149,7 +155,7 @@ def test_an_invalid_method_errors_before_anything_trains(reviews_csv, tiny_encod
                                                          methods, definitions, match):
     raw = classify_recipe(reviews_csv, tiny_encoder, tmp_path)
     with pytest.raises(EcomtuneError, match=match):
-        ecomtune.compare(raw, methods, definitions=definitions, out=tmp_path / "cmp")
+        ecomtune.compare(raw, methods, definitions=definitions, out=tmp_path / "cmp", isolate=False)
     assert count_training == [] and not (tmp_path / "cmp").exists()
 
 
@@ -240,11 +246,11 @@ def test_ad_hoc_method_definitions():
 def _cli(*args, cwd=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "ECOMTUNE_QUIET": "1", "COLUMNS": "250"}
     return subprocess.run([sys.executable, "-m", "ecomtune", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=600)
+                          env=env, cwd=cwd, timeout=600, check=False)
 
 
 def test_cli_compare_reuses_runs_and_prints_the_table(compared, tmp_path):
-    raw, out, first = compared
+    raw, out, _ = compared
     copy = shutil.copytree(out, tmp_path / "cmp")
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(raw), encoding="utf-8")

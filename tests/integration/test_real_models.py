@@ -48,3 +48,16 @@ def test_minilm_taxonomy_on_fashion_titles(shared_data, tmp_path):
     test = json.loads((run / "manifest.json").read_text())["metrics"]["test"]
     assert test["valid_path_rate"] == 1.0
     assert test["levels"]["masterCategory"]["accuracy"] >= 0.9
+
+
+def test_minilm_lora_learns_with_under_2pct_trainable_and_merges(tmp_path):
+    needs("minilm")
+    run = ecomtune.train("demo", [f"output.dir={tmp_path / 'run'}", "data.max_train_rows=400",
+                                  "data.max_test_rows=200", "training.epochs=3", "training.learning_rate=1e-3",
+                                  "model.adapter.method=lora", "evaluation.baseline=false"])
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["metrics"]["test"]["accuracy"] >= 0.8
+    assert manifest["cost"]["trainable_params"] / manifest["cost"]["total_params"] < 0.02
+    merged = ecomtune.export(run, tmp_path / "merged", merge=True)
+    texts = ["Absolutely love it, fits perfectly!", "Cheap fabric, returned it."]
+    assert [p["label"] for p in ecomtune.predict(merged, texts)] == [p["label"] for p in ecomtune.predict(run, texts)]

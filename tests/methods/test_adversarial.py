@@ -106,6 +106,22 @@ def test_step_restores_weights_exactly_and_adds_an_ascent_gradient(backbone, con
     assert 0.5 < added.norm() / clean_grads[head].norm() < 2
 
 
+@pytest.mark.parametrize("method", ["lora", "prompt"])
+def test_step_through_a_peft_adapter(backbone, method):
+    from ecomtune.methods.adapters import apply_adapter
+    from ecomtune.recipes.schema import AdapterConfig
+
+    model, inputs = build(backbone)
+    model.backbone = apply_adapter(model.backbone, AdapterConfig(method=method, virtual_tokens=4), backbone)
+    before = params(model)
+    model.zero_grad()
+    adversary = make_adversary(AdversarialConfig(method="pgd", epsilon=0.05, steps=2, alpha=0.03), model)
+    clean = adversary.step(FakeTrainer(), model, inputs, None, clean_step)
+    after = params(model)
+    assert all(torch.equal(before[n], after[n]) for n in before)
+    assert adversary.pop_logs()["adv_loss"] > float(clean)  # frozen base embeddings: the output was perturbed
+
+
 def test_fgm_matches_a_hand_computed_perturbation(tiny_encoder):
     model, inputs = build(tiny_encoder)
     emb = model.backbone.get_input_embeddings().weight

@@ -201,3 +201,28 @@ def test_schema_refuses_threshold_outside_classify_and_focal_with_smoothing(tmp_
     raw = classify_recipe(tmp_path / "x.csv", "minilm", tmp_path, label_smoothing=0.1, loss={"name": "focal"})
     with pytest.raises(RecipeError, match="label_smoothing"):
         load_recipe(raw)
+
+
+def test_numeric_labels_are_strings_and_weights_must_be_positive(tmp_path):
+    raw = classify_recipe(tmp_path / "x.csv", "minilm", tmp_path, loss={"class_weights": {1: 4, 5: 1}})
+    raw["evaluation"]["threshold"] = {"label": 1, "target": "recall", "value": 0.9}
+    recipe = load_recipe(raw)
+    assert recipe.training.loss.class_weights == {"1": 4.0, "5": 1.0}
+    assert recipe.evaluation.threshold.label == "1"
+    raw["training"]["loss"] = {"class_weights": {"fake": 0}}
+    with pytest.raises(RecipeError, match="class_weights` values must be numbers > 0"):
+        load_recipe(raw)
+
+
+def test_build_model_installs_the_recipe_loss(skewed_csv, tiny_encoder, tmp_path):
+    from ecomtune.data.prepare import prepare_data
+    from ecomtune.training.run import build_model
+
+    recipe = load_recipe(classify_recipe(skewed_csv, tiny_encoder, tmp_path,
+                                         loss={"name": "focal", "gamma": 1.5, "class_weights": "balanced"}))
+    prepared = prepare_data(recipe)
+    model, _, _ = build_model(recipe, prepared)
+    counts = np.bincount(prepared.train.labels[:, 0])
+    assert isinstance(model.loss_fn, RecipeLoss) and model.loss_fn.name == "focal" and model.loss_fn.gamma == 1.5
+    assert model.loss_fn.weights[0].tolist() == pytest.approx((counts.sum() / (2 * counts)).tolist())
+    assert counts[0] < counts[1] / 3  # the toy data really is skewed: negatives weigh more

@@ -36,6 +36,7 @@ def test_mlm_learns_and_a_recipe_fine_tunes_from_it(tiny_encoder, reviews_csv, t
     assert (m["kind"], m["objective"], m["steps"]) == ("pretrain", "mlm", 24)
     assert m["backbone"]["head_initialised"] is True  # the tiny BertModel, like minilm, ships no MLM head
     assert m["head_warmup_steps"] == 2  # 10% of 24
+    assert m["head_learning_rate"] == 2e-3  # 10x the backbone's 2e-3 capped at 1e-3, never below the backbone's
     p = m["perplexity"]
     assert p["after"] < p["after_head_warmup"] and p["after"] < 0.8 * p["before"], p
     assert m["rows"] == {"train": 200, "validation": 40}
@@ -91,6 +92,22 @@ def test_masked_only_loss_equals_the_full_forward_loss(tiny_encoder, reviews_csv
     assert fast.item() == pytest.approx(full.item(), rel=1e-5)
 
 
+def test_a_new_head_trains_at_its_own_learning_rate(tiny_encoder, tmp_path):
+    from transformers import TrainingArguments
+
+    from ecomtune.pretraining.run import LMTrainer, load_lm
+
+    model, _ = load_lm(tiny_encoder, "mlm")
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, weight_decay=0.01, use_cpu=True,
+                             report_to="none")
+    optimizer = LMTrainer(model=model, args=args, head_learning_rate=1e-3).create_optimizer()
+    lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert lr_of[id(model.cls.predictions.transform.dense.weight)] == 1e-3
+    assert lr_of[id(model.cls.predictions.bias)] == 1e-3
+    assert lr_of[id(model.bert.embeddings.word_embeddings.weight)] == 1e-4  # tied to the decoder: backbone rate
+    assert len(lr_of) == len({id(p) for p in model.parameters()})
+
+
 def test_interrupted_pretrain_resumes(tiny_encoder, reviews_csv, tmp_path, monkeypatch):
     options = {"max_steps": 8, "save_steps": 2, "head_warmup_steps": 3}
     original = cb_module.RichProgress.on_step_end
@@ -111,7 +128,7 @@ def test_interrupted_pretrain_resumes(tiny_encoder, reviews_csv, tmp_path, monke
     with pytest.raises(RunDirError, match="already exists — pass --overwrite"):
         _pretrain(tiny_encoder, reviews_csv, tmp_path / "pt", **options)
     with pytest.raises(RunDirError, match="options changed .*learning_rate"):
-        _pretrain(tiny_encoder, reviews_csv, tmp_path / "pt", resume=True, **options, **{"learning_rate": 1e-3})
+        _pretrain(tiny_encoder, reviews_csv, tmp_path / "pt", resume=True, **options, learning_rate=1e-3)
 
     out = _pretrain(tiny_encoder, reviews_csv, tmp_path / "pt", resume=True, **options)
     m = _manifest(out)
@@ -139,6 +156,9 @@ def test_texts_are_deduplicated_cleaned_and_exclude_holds_out(tmp_path):
 def test_bad_input_fails_up_front_with_the_fix(tiny_encoder, reviews_csv, tmp_path):
     with pytest.raises(DataError, match=r"reviews\.csv: missing text column 'body' — columns present: review, stars"):
         load_texts(load_config(backbone="minilm", data=[str(reviews_csv)], text_column="body", out="o"))
+    with pytest.raises(DataError, match="missing text column 'body'"):
+        ecomtune.pretrain(backbone=tiny_encoder, data=[str(reviews_csv)], text_column="body", out=str(tmp_path / "o"))
+    assert not (tmp_path / "o").exists()  # nothing left behind that would need --overwrite
     with pytest.raises(DataError, match="--validation-rows 500 leaves no training text"):
         load_texts(load_config(backbone="minilm", data=[str(reviews_csv)], text_column="review", out="o",
                                validation_rows=500))

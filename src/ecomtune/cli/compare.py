@@ -27,6 +27,9 @@ def compare(
     overrides: list[str] = SET,
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Retrain methods whose run directory holds a run of a different recipe."),
+    in_process: bool = typer.Option(False, "--in-process",
+                                    help="Train every method in this process (starts faster, but peak memory "
+                                         "then includes the methods before it)."),
     list_menu: bool = typer.Option(False, "--list", help="Show the method menu and exit."),
 ):
     """Train several adaptation methods on the same split; write a cost/quality table and a Pareto plot, and
@@ -46,7 +49,7 @@ def compare(
         raise RecipeError("missing RECIPE — e.g. `ecomtune compare sentiment-zh --methods full,lora`")
     names = [n.strip() for item in methods or [] for n in item.split(",") if n.strip()]
     result = run_compare(recipe, names, overrides=list(overrides or []), out=out, tolerance=tolerance, cost=cost,
-                         definitions=list(define or []), overwrite=overwrite)
+                         definitions=list(define or []), overwrite=overwrite, isolate=not in_process)
     console.print(rich_table(result))
     console.print(f"[bold]{summary_line(result)}[/]")
     folder = Path(result["out"])
@@ -61,5 +64,5 @@ def _menu_table(methods):
     for col in ("method", "what it does", "recipe overrides"):
         table.add_column(col)
     for m in methods:
-        table.add_row(m.name, m.description, "\n".join(m.overrides) or "—")
+        table.add_row(m.name, m.description, "\n".join(o.replace("{n}", "N") for o in m.overrides) or "—")
     return table

@@ -24,6 +24,8 @@ def pretrain(
     max_steps: int = typer.Option(None, "--max-steps", help="Stop after this many steps (overrides --epochs)."),
     batch_size: int = typer.Option(None, "--batch-size", "-b", help="Texts per step [default: 32]."),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate [default: 5e-5]."),
+    head_lr: float = typer.Option(None, "--head-lr", help="Learning rate of the LM head [default: 10x --lr, at "
+                                  "most 1e-3, when the head is new]."),
     max_length: int = typer.Option(None, "--max-length", help="Tokens per text [default: 128]."),
     mlm_probability: float = typer.Option(None, "--mlm-probability", help="Masked fraction (encoders) "
                                           "[default: 0.15]."),
@@ -42,8 +44,7 @@ def pretrain(
     """Continue pre-training a backbone on unlabeled shop text (masked-LM for encoders, causal-LM for decoders),
     then fine-tune from it with `model.backbone: OUT` in a recipe.
 
-    Example: ecomtune pretrain --backbone minilm --data reviews.csv -t review --out pretrained/minilm-reviews
-    --max-steps 500
+    Example: ecomtune pretrain -m minilm -d reviews.csv -t review -o pretrained/minilm-reviews --max-steps 500
     """
     from ecomtune.pretraining import load_config
     from ecomtune.pretraining import pretrain as run_pretrain
@@ -51,6 +52,7 @@ def pretrain(
 
     cfg = load_config(config, backbone=backbone, data=data, text_column=text_column, out=out, exclude=exclude,
                       epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=lr,
+                      head_learning_rate=head_lr,
                       max_length=max_length, mlm_probability=mlm_probability, head_warmup_steps=head_warmup_steps,
                       max_rows=max_rows, validation_rows=validation_rows, save_steps=save_steps, seed=seed,
                       device=device, precision=precision)

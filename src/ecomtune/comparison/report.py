@@ -72,14 +72,17 @@ def _cells(r: dict, metric: str, noisy: bool) -> list[str]:
     pct = r.get("trainable_pct")
     trainable = human_count(r["trainable_params"]) + (f" ({pct:.3g}%)" if is_number(pct) else "") \
         if is_number(r.get("trainable_params")) else "—"
-    num = lambda v, f: f(v) if is_number(v) else "—"  # noqa: E731
-    cost = [trainable, num(r.get("train_seconds"), human_duration) + ("*" if r.get("cost_partial") else ""),
-            num(r.get("train_samples_per_second"), lambda v: f"{v:.1f}"),
-            num(r.get("peak_memory_mb"), lambda v: human_mb(v).replace(",", "")),
-            num(r.get("model_size_mb"), lambda v: human_mb(v).replace(",", "")),
-            f"{num(r.get('inference_latency_ms_p50'), lambda v: f'{v:.0f}')} / "
-            f"{num(r.get('inference_latency_ms_p95'), lambda v: f'{v:.0f}')} ms",
-            num(r.get("inference_samples_per_second"), lambda v: f"{v:.0f}")]
+    def num(key: str, fmt) -> str:
+        return fmt(r[key]) if is_number(r.get(key)) else "—"
+
+    def mb(v: float) -> str:
+        return human_mb(v).replace(",", "")
+
+    cost = [trainable, num("train_seconds", human_duration) + ("*" if r.get("cost_partial") else ""),
+            num("train_samples_per_second", "{:.1f}".format), num("peak_memory_mb", mb), num("model_size_mb", mb),
+            (f"{num('inference_latency_ms_p50', '{:.0f}'.format)} / "
+             f"{num('inference_latency_ms_p95', '{:.0f}'.format)} ms"),
+            num("inference_samples_per_second", "{:.0f}".format)]
     return [r["method"], *qual, *cost, r.get("flags", "")]
 
 
@@ -152,13 +155,15 @@ def _reference_table(result: dict) -> str:
     if not rows:
         return ""
     ref = rows[0]["vs_reference"]["method"]
-    fmt = lambda v, s="": f"{v:.2f}{s}" if is_number(v) else "—"  # noqa: E731
-    lines = [f"| method | {result['metric']} vs {ref} (pts) | train samples/s vs {ref} | peak memory vs {ref} | "
-             f"trainable params vs {ref} |", "|---|---|---|---|---|"]
+    def fmt(v) -> str:
+        return f"{v:.2f}×" if is_number(v) else "—"
+
+    lines = [(f"| method | {result['metric']} vs {ref} (pts) | train samples/s vs {ref} | peak memory vs {ref} | "
+              f"trainable params vs {ref} |"), "|---|---|---|---|---|"]
     for r in rows:
         v = r["vs_reference"]
-        lines.append(f"| {r['method']} | {v['quality_points']:+.1f} | {fmt(v['train_speedup'], '×')} | "
-                     f"{fmt(v['peak_memory_ratio'], '×')} | {fmt(v['trainable_params_ratio'], '×')} |")
+        lines.append(f"| {r['method']} | {v['quality_points']:+.1f} | {fmt(v['train_speedup'])} | "
+                     f"{fmt(v['peak_memory_ratio'])} | {fmt(v['trainable_params_ratio'])} |")
     return "\n".join(lines)
 
 
@@ -180,16 +185,17 @@ def _notes(result: dict) -> list[str]:
 
 def write_markdown(out: Path, result: dict) -> Path:
     parts = [f"# compare: {result['recipe']}", "",
-             f"Test split, quality = {result['metric']}; latency per batch of {result.get('inference_batch_size')}; "
-             f"memory = peak while training. Recommended = cheapest by `{result['cost']}` within "
-             f"{result['tolerance']:g} point(s) of the best.", "",
+             (f"Test split, quality = {result['metric']}; latency per batch of {result.get('inference_batch_size')}; "
+              f"memory = peak while training. Recommended = cheapest by `{result['cost']}` within "
+              f"{result['tolerance']:g} point(s) of the best."), "",
              f"**{summary_line(result)}**", "", _markdown_table(result), ""]
     ref = _reference_table(result)
     if ref:
         parts += [ref, ""]
     parts += [f"- {n}" for n in _notes(result)]
     parts += ["", "![quality vs cost](pareto.png)", "", "Methods:", ""]
-    parts += [f"- `{r['method']}`: {r['description']}" + (f" — `{' '.join(r['overrides'])}`" if r["overrides"] else "")
+    parts += [f"- `{r['method']}`: {r['description']}"
+              + (f" — `{' '.join(r['overrides'])}`" if r["overrides"] else "")
               for r in result["methods"]]
     path = out / "compare.md"
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import traceback
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
+
+from rich.markup import escape
 
 from ecomtune.comparison import report
 from ecomtune.comparison.plan import base_recipe, plan
@@ -28,10 +31,13 @@ def default_out(recipe: Recipe) -> Path:
 
 def compare(recipe: Recipe | str | Path | dict, methods: list[str | Method], overrides: list[str] | None = None,
             out: str | Path | None = None, tolerance: float = 1.0, cost: str = "train_seconds",
-            definitions: list[str] | None = None, overwrite: bool = False) -> dict:
+            definitions: list[str] | None = None, overwrite: bool = False, isolate: bool = True) -> dict:
     """Train `methods` (menu names, `NAME=ITEM,...` definitions or Method objects) on `recipe`'s split into
     `out/<method>/`, reusing finished runs of the same recipe and resuming interrupted ones; write
     `out/compare.{json,md,html}` and `out/pareto.png`; return the compare result (what compare.json holds).
+
+    `isolate` trains each method in a fresh process: peak memory is the process's resident set on CPU, and a
+    process keeps the memory of the methods before it, so in one process later methods would look heavier.
     """
     cost = cost_key(cost)
     if tolerance < 0:
@@ -51,15 +57,14 @@ def compare(recipe: Recipe | str | Path | dict, methods: list[str | Method], ove
         prepare_data(base)
     out.mkdir(parents=True, exist_ok=True)
 
-    from ecomtune.training.run import train
-
+    train = _train_isolated if isolate else _train_here
     rows: dict[str, dict] = {}
     failures = []
     for run in runs:
         rel = run.run_dir.name
         if run.action != "reuse":
-            say(f"[{run.method.name}] {'resuming' if run.action == 'resume' else 'training'} "
-                f"({' '.join(run.method.overrides) or 'the recipe as written'})")
+            say(f"{run.method.name}: {'resuming' if run.action == 'resume' else 'training'} "
+                f"({escape(' '.join(run.method.overrides)) or 'the recipe as written'})")
             try:
                 train(run.recipe, resume=run.action == "resume")
             except Exception as exc:  # noqa: BLE001 - later methods may still run: keep going, report at the end
@@ -67,12 +72,12 @@ def compare(recipe: Recipe | str | Path | dict, methods: list[str | Method], ove
                 failures.append(run.method.name)
                 rows[run.method.name] = report.failed_row(run.method, "failed", message, rel)
                 (out / f"{run.method.name}.error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-                say(f"[{run.method.name}] failed: {message}")
+                say(f"{run.method.name}: failed: {escape(message)}")
                 _write(out, base, runs, rows, tolerance, cost)
                 continue
             (out / f"{run.method.name}.error.txt").unlink(missing_ok=True)  # a retry that worked
         else:
-            say(f"[{run.method.name}] finished run found, reused")
+            say(f"{run.method.name}: finished run found, reused")
         manifest = json.loads((run.run_dir / MANIFEST).read_text(encoding="utf-8"))
         rows[run.method.name] = report.row_from_manifest(run.method, manifest, base.evaluation.metric,
                                                          STATUS[run.action], rel)
@@ -83,6 +88,31 @@ def compare(recipe: Recipe | str | Path | dict, methods: list[str | Method], ove
                             f"{out / 'compare.md'}, tracebacks in {out}/<method>.error.txt) — fix them and rerun the "
                             "same command: finished runs are reused")
     return result
+
+
+def _train_here(recipe: Recipe, resume: bool) -> Path:
+    from ecomtune.training.run import train
+
+    return train(recipe, resume=resume)
+
+
+def _train_isolated(recipe: Recipe, resume: bool) -> Path:
+    """`train` in a fresh spawned process; its errors are re-raised here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_same_warnings,
+                                 initargs=(list(warnings.filters),)) as pool:
+            return pool.submit(_train_here, recipe, resume).result()
+    except BrokenProcessPool:
+        raise EcomtuneError("the training process died (killed for memory?) — its checkpoints are kept; rerun "
+                            "to resume, or lower training.batch_size") from None
+
+
+def _same_warnings(filters: list) -> None:
+    warnings.filters[:] = filters  # the CLI silences library warnings unless --debug; so does the child
 
 
 def _write(out: Path, base: Recipe, runs, rows: dict[str, dict], tolerance: float, cost: str) -> dict:

@@ -55,7 +55,7 @@ def pick(rows: list[dict], tolerance: float, cost: str = "train_seconds") -> dic
     if not pts:
         return {"best": None, "best_quality": None, "within_tolerance": [], "recommended": None, "cost": cost,
                 "tolerance": tolerance}
-    best_i, best = max(pts, key=lambda p: (p[1]["quality"], -p[0]))
+    _, best = max(pts, key=lambda p: (p[1]["quality"], -p[0]))
     within = [(i, r) for i, r in pts if (best["quality"] - r["quality"]) * 100 <= tolerance + _EPS]
     _, chosen = min(within, key=lambda p: (p[1][cost], -p[1]["quality"], p[0]))
     return {"best": best["method"], "best_quality": best["quality"],

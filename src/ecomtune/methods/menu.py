@@ -142,7 +142,8 @@ def resolve_methods(names: list[str | Method], definitions: list[str] | None = N
         out.append(m)
     out += [m for m in defined.values() if all(m.name != o.name for o in out)]
     if not out:
-        raise RecipeError(f"no methods to compare — e.g. --methods full,lora (the menu: {', '.join(METHODS.names())})")
+        raise RecipeError(f"no methods to compare — e.g. --methods full,lora (the menu: "
+                          f"{', '.join(METHODS.names())})")
     return out
 
 

@@ -35,6 +35,10 @@ class PretrainConfig(BaseModel):
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides epochs)")
     batch_size: int = Field(32, ge=1, description="texts per step, e.g. `32`")
     learning_rate: float = Field(5e-5, gt=0, lt=1, description="peak learning rate, e.g. `5e-5`")
+    head_learning_rate: float | None = Field(
+        None, gt=0, lt=1, description="learning rate of the LM head's own weights (default for a new head: 10x "
+                                      "`learning_rate` capped at 1e-3, never below `learning_rate`)",
+    )
     warmup: float = Field(0.06, ge=0, lt=1, description="fraction of steps with a linear LR warm-up, e.g. `0.06`")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay, e.g. `0.01`")
     max_length: int = Field(128, ge=8, description="tokens per text (longer texts are truncated), e.g. `128`")

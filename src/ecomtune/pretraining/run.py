@@ -22,8 +22,17 @@ import torch
 import torch.nn.functional as F
 import yaml
 from torch.utils.data import Dataset
-from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer,
-                          DataCollatorForLanguageModeling, Trainer, TrainerCallback, TrainingArguments, set_seed)
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    DataCollatorForLanguageModeling,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.utils import logging as hf_logging
 
@@ -71,11 +80,35 @@ class LMTexts(Dataset):
 
 
 class LMTrainer(Trainer):
-    """HF Trainer whose masked-LM loss projects only the masked positions onto the vocabulary.
+    """HF Trainer with two documented hooks overridden.
 
-    `BertForMaskedLM` computes logits for every token although only ~15% carry a label; on minilm the
-    30k-word projection costs as much as the encoder, so this halves the step time. Same loss value.
+    `compute_loss`: the masked-LM loss projects only the masked positions onto the vocabulary. `BertForMaskedLM`
+    computes logits for every token although only ~15% carry a label; on minilm the 30k-word projection costs as
+    much as the encoder, so this halves the step time. Same loss value.
+    `create_optimizer`: AdamW with the LM head's own parameters (not the tied embeddings) at `head_learning_rate`;
+    a newly initialised head needs a larger step than the pretrained backbone.
     """
+
+    def __init__(self, *args, head_learning_rate: float | None = None, **kwargs):
+        self.head_learning_rate = head_learning_rate
+        super().__init__(*args, **kwargs)
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is not None or not self.head_learning_rate:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        backbone = {id(p) for p in model.base_model.parameters()}
+        decay = set(self.get_decay_parameter_names(model))
+        groups: dict[tuple[bool, bool], list] = {}
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                groups.setdefault((id(p) in backbone, name in decay), []).append(p)
+        a = self.args
+        self.optimizer = torch.optim.AdamW(
+            [{"params": ps, "lr": a.learning_rate if in_backbone else self.head_learning_rate,
+              "weight_decay": a.weight_decay if decayed else 0.0} for (in_backbone, decayed), ps in groups.items()],
+            lr=a.learning_rate, betas=(a.adam_beta1, a.adam_beta2), eps=a.adam_epsilon)
+        return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         head = _mlm_head(model)
@@ -179,11 +212,15 @@ def _open_out_dir(cfg: PretrainConfig, resume: bool, overwrite: bool) -> Path:
 def load_lm(path: str, objective: str):
     """The LM model of a backbone dir and whether its LM head was newly initialised (missing from the files)."""
     auto = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its load report lists the new head's keys; we say it in one line instead
     try:
         model, info = auto.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
     except ValueError as exc:  # an architecture without an MLM / CLM class
         raise BackboneError(f"{path}: no {'masked' if objective == 'mlm' else 'causal'}-LM version of this "
                             f"architecture ({str(exc).splitlines()[0]})") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
     prefix = model.base_model_prefix + "."
     head_missing = [k for k in info.get("missing_keys", ()) if not k.startswith(prefix)]
     if hasattr(model.config, "use_cache"):
@@ -215,15 +252,15 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, overwrite: bool = False)
                             "cannot be trained with masked-LM — use a BERT-style backbone")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    say("reading texts")
+    texts = load_texts(cfg)  # before the output dir exists: a data error leaves nothing to --overwrite
     out = _open_out_dir(cfg, resume, overwrite)
     hf_logging.disable_progress_bar()
     set_seed(cfg.seed)
-
-    say("reading texts")
-    texts = load_texts(cfg)
     s = texts.stats
+    sampled = f", {s['sampled_out']} sampled out" if "sampled_out" in s else ""
     say(f"  {s['train']} training / {s['validation']} held-out texts ({s['rows_read']} rows read: {s['empty']} "
-        f"empty, {s['repeated']} repeated, {s['excluded']} excluded{', %d sampled out' % s['sampled_out'] if 'sampled_out' in s else ''})")
+        f"empty, {s['repeated']} repeated, {s['excluded']} excluded{sampled})")
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     say(f"loading {cfg.backbone} for {'masked' if objective == 'mlm' else 'causal'}-LM ({device.type}, {precision})")
@@ -283,8 +320,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, overwrite: bool = False)
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
+    head_lr = cfg.head_learning_rate or (max(cfg.learning_rate, min(cfg.learning_rate * 10, 1e-3)) if head_new else None)
     trainer = LMTrainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
-                        processing_class=tokenizer, callbacks=callbacks)
+                        processing_class=tokenizer, callbacks=callbacks, head_learning_rate=head_lr)
     for noisy in (ProgressCallback, PrinterCallback):  # replaced by RichProgress
         trainer.remove_callback(noisy)
     say(f"training {total_steps} steps")
@@ -319,6 +357,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, overwrite: bool = False)
         "epochs": round(float(trainer.state.epoch or 0), 3),
         "steps": int(trainer.state.global_step),
         "head_warmup_steps": warmup_steps,
+        "head_learning_rate": head_lr,
         "perplexity": {"before": ppl_before, "after_head_warmup": warm, "after": ppl_after,
                        "validation_rows": s["validation"],
                        "tokens": "masked tokens (fixed seed)" if objective == "mlm" else "next tokens"},
@@ -356,14 +395,16 @@ def _save_backbone(model, original_path: str, tokenizer, target: Path):
 
 def _write_readme(out: Path, m: dict) -> None:
     p = m["perplexity"]
-    fmt = lambda x: f"{x:.2f}" if isinstance(x, (int, float)) else "—"  # noqa: E731
+    def fmt(x) -> str:
+        return f"{x:.2f}" if isinstance(x, (int, float)) else "—"
+
     objective = "masked-LM" if m["objective"] == "mlm" else "causal-LM"
     lines = [
         f"# {m['backbone']['name']}, domain-adapted ({objective})",
         "",
-        f"Continued pre-training of `{m['backbone']['given']}` on {m['rows']['train']:,} unlabeled texts "
-        f"({', '.join(m['data']['files'])}, column {m['data']['text_column']!r}) for {m['steps']} steps "
-        f"({m['epochs']} epochs), made by `ecomtune pretrain` {m['ecomtune_version']} on {m['created']}.",
+        (f"Continued pre-training of `{m['backbone']['given']}` on {m['rows']['train']:,} unlabeled texts "
+         f"({', '.join(m['data']['files'])}, column {m['data']['text_column']!r}) for {m['steps']} steps "
+         f"({m['epochs']} epochs), made by `ecomtune pretrain` {m['ecomtune_version']} on {m['created']}."),
         "",
         f"| held-out perplexity ({m['rows']['validation']} texts, {p['tokens']}) | value |",
         "|---|---|",
@@ -382,8 +423,8 @@ def _write_readme(out: Path, m: dict) -> None:
         "",
         "```yaml",
         "model:",
-        f"  backbone: {out.name}      # this directory; keeps the {m['backbone']['pooling']} pooling of "
-        f"{m['backbone']['name']}",
+        (f"  backbone: {out.name}      # this directory; keeps the {m['backbone']['pooling']} pooling of "
+         f"{m['backbone']['name']}"),
         "```",
         "",
     ]

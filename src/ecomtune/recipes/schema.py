@@ -149,6 +149,18 @@ class LossConfig(_Section):
         "none", description="`none`, `balanced` (inverse frequency) or per-label weights, e.g. `{fake: 5, real: 1}`"
     )
 
+    @field_validator("class_weights", mode="before")
+    @classmethod
+    def _label_keys(cls, value):
+        # YAML reads `1: 5` with an int key; labels are the strings read from the data file.
+        if isinstance(value, dict):
+            bad = {k: v for k, v in value.items() if not isinstance(v, (int, float)) or v <= 0}
+            if bad:
+                raise ValueError(f"`training.loss.class_weights` values must be numbers > 0, got {bad} — e.g. "
+                                 "`{fake: 5, real: 1}`")
+            return {str(k): v for k, v in value.items()}
+        return value
+
 
 class AdversarialConfig(_Section):
     """Adversarial training: perturb the input embeddings along the loss gradient and train on both."""
@@ -235,6 +247,11 @@ class ThresholdConfig(_Section):
     label: str = Field(description="the label the threshold is for, e.g. `fake`")
     target: Literal["precision", "recall"] = Field(description="`precision` or `recall`")
     value: float = Field(gt=0, le=1, description="the precision/recall to reach on validation, e.g. `0.9`")
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _label_string(cls, value):
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 class EvaluationConfig(_Section):
