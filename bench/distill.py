@@ -88,8 +88,12 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--kd-epochs", type=float, default=None, help="epochs of the distilled student "
+                        "(default: --epochs; it sees more rows per epoch)")
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--skip-hard", action="store_true", help="skip the no-distillation student")
+    parser.add_argument("--reuse-hard", action="store_true",
+                        help="reuse a finished no-distillation student run in bench/work instead of training it")
     parser.add_argument("--tiny", action="store_true", help="a few rows only: check that the script runs")
     args = parser.parse_args()
     tag = "-tiny" if args.tiny else ""
@@ -106,10 +110,17 @@ def main() -> None:
     transfer = transfer_set(base, args.transfer_rows, WORK / f"distill-transfer{tag}.csv")
 
     results = {}
-    if not args.skip_hard:
+    hard_dir = WORK / f"distill-student-hard{tag}"
+    if args.reuse_hard and (hard_dir / "manifest.json").exists():
+        print(f"student without distillation: reusing {hard_dir}")
+        hard = json.loads((hard_dir / "manifest.json").read_text(encoding="utf-8"))
+        results["student_hard"] = summary({**hard, "_wall_seconds": None})
+        results["student_hard"]["settings"] = {k: hard["recipe"]["training"][k] for k in ("epochs", "learning_rate")}
+    elif not args.skip_hard:
         print("student without distillation (the labelled rows only, hard labels)")
         results["student_hard"] = summary(run(base, f"distill-student-hard{tag}"))
     kd = json.loads(json.dumps(base))
+    kd["training"]["epochs"] = args.kd_epochs or args.epochs
     kd["training"]["distill"] = {"teacher": str(teacher), "temperature": args.temperature, "alpha": args.alpha,
                                  "unlabeled": str(transfer), "unlabeled_column": "review"}
     print(f"student with distillation (+{args.transfer_rows} unlabeled reviews)")
@@ -129,7 +140,8 @@ def main() -> None:
         "retention": d["retention"],
         "speedup": d["speedup"],
         "distill": {k: d[k] for k in ("temperature", "alpha", "rows", "teacher_train_agreement", "notes")},
-        "settings": {"epochs": args.epochs, "learning_rate": args.learning_rate, "tiny": args.tiny},
+        "settings": {"epochs": args.epochs, "kd_epochs": kd["training"]["epochs"], "learning_rate": args.learning_rate,
+                     "tiny": args.tiny},
         "goals": {"retention_accuracy>=0.97": d["retention"]["accuracy"] >= 0.97, "speedup>=3": d["speedup"] >= 3},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "versions": manifest["versions"],

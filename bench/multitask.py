@@ -59,7 +59,7 @@ def recipe(name: str, files: dict, keep_layers: int, epochs: float, task: str, l
     return {
         "name": name, "task": task, "language": "zh",
         "data": {"train": files["train"], "validation": files["validation"], "test": files["test"],
-                 "text_column": "review", **labels},
+                 "text_column": "review", "rare_labels": "drop", "bad_rows": "drop", **labels},
         "model": {"backbone": "gemma3-270m", "pooling": "last", "max_length": 128, "template": template,
                   "keep_layers": keep_layers if keep_layers < 18 else None},
         "training": {"epochs": epochs, "batch_size": 16, "learning_rate": 2e-5, "layer_lr_decay": 0.9,

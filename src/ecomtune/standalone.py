@@ -21,9 +21,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, merge: bool = False, ov
             raise RunDirError(f"{out_dir} already exists — pass --overwrite to replace it")
         shutil.rmtree(out_dir)
     adapter = manifest.get("adapter")
-    if merge and not adapter:
-        raise RunDirError(f"{run_dir}: nothing to merge — this run trained the whole backbone (no `model.adapter`); "
-                          "drop --merge to copy it")
+    if merge and (not adapter or adapter.get("merged")):
+        why = "its adapter is already merged" if adapter else "this run trained the whole backbone (no adapter)"
+        raise RunDirError(f"{run_dir}: nothing to merge — {why}; drop --merge to copy it")
     if not merge:
         shutil.copytree(run_dir, out_dir, ignore=shutil.ignore_patterns("checkpoints"))
         return out_dir

@@ -49,6 +49,46 @@ def test_kd_loss_matches_the_formula_and_skips_unlabeled_rows():
     assert kd_loss(logits, torch.softmax(logits[0] / 2, -1), labels, 2.0, 1.0).item() == pytest.approx(0, abs=1e-6)
 
 
+class _Linear(torch.nn.Module):
+    """Stands in for TextClassifier: logits from a linear layer, the recipe loss through `loss_fn`."""
+
+    def __init__(self, loss_fn=None):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 3)
+        self.loss_fn, self.label_smoothing = loss_fn, 0.0
+
+    def forward(self, input_ids, attention_mask, labels=None):
+        logits = (self.lin(input_ids.float()),)
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = self.loss_fn(logits, labels)
+        return out
+
+
+def test_distill_loss_uses_the_recipe_loss_on_labelled_rows_only():
+    from ecomtune.methods.distill import distill_loss
+    from ecomtune.recipes.schema import DistillConfig
+
+    torch.manual_seed(0)
+    calls = []
+
+    def loss_fn(logits, labels):  # e.g. focal loss / class weights from `training.loss`
+        calls.append(labels.clone())
+        return F.cross_entropy(logits[0], labels[:, 0]) * 2
+
+    model = _Linear(loss_fn)
+    soft = torch.softmax(torch.randn(4, 3), -1)
+    inputs = {"input_ids": torch.randn(4, 4), "attention_mask": torch.ones(4, 4), "soft": soft,
+              "labels": torch.tensor([[1], [-100], [2], [-100]])}
+    config = DistillConfig(teacher="t", temperature=1.0, alpha=0.25)
+    loss, out = distill_loss(model, inputs, config)
+    assert calls[0].tolist() == [[1], [2]] and "soft" in inputs  # the batch itself is left intact
+    logits = out["logits"][0]
+    hard = F.cross_entropy(logits[[0, 2]], torch.tensor([1, 2])) * 2 * 2 / 4
+    kl = F.kl_div(logits.log_softmax(-1), soft, reduction="batchmean")
+    assert loss.item() == pytest.approx(0.25 * kl.item() + 0.75 * hard.item(), rel=1e-5)
+
+
 def test_student_learns_from_teacher_and_records_retention_and_speedup(teacher, tiny_encoder, tmp_path):
     extra = toy_reviews(160, seed=7)[["review"]].rename(columns={"review": "text"})
     extra.to_csv(tmp_path / "unlabeled.csv", index=False)
