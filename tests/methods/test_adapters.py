@@ -151,3 +151,12 @@ def test_adapter_run_without_its_base_model_says_how_to_fix_it(reviews_csv, tiny
     with pytest.raises(RunDirError, match="export RUN_DIR OUT_DIR --merge"):
         ecomtune.load(run)
     shutil.rmtree(run)
+
+
+def test_lora_with_gradient_checkpointing_matches_without(reviews_csv, tiny_decoder, tmp_path):
+    scores = []
+    for gc in (False, True):
+        raw = adapter_recipe(reviews_csv, tiny_decoder, tmp_path / str(gc), "lora", dropout=0.0)
+        raw["training"].update(max_steps=3, gradient_checkpointing=gc)
+        scores.append([p["score"] for p in ecomtune.load(ecomtune.train(raw), precision="fp32").predict(TEXTS)])
+    assert scores[0] == pytest.approx(scores[1], abs=1e-4)  # same maths, activations recomputed

@@ -224,6 +224,9 @@ class TrainingConfig(_Section):
     seed: int = Field(42, description="random seed of initialisation and data order, e.g. `42`")
     group_by_length: bool = Field(True, description="batch texts of similar length together: `true` or `false`")
     save_total_limit: int = Field(2, ge=1, description="checkpoints kept while training, e.g. `2`")
+    gradient_checkpointing: bool = Field(
+        False, description="recompute layer activations in the backward pass: less memory, ~30% more compute"
+    )
     loss: LossConfig = Field(default_factory=LossConfig)
     adversarial: AdversarialConfig | None = Field(
         None, description="FGM/PGD adversarial training on the embeddings, e.g. `{method: fgm, epsilon: 1.0}`"

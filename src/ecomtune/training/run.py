@@ -104,6 +104,11 @@ def build_model(recipe: Recipe, prepared: PreparedData):
     model = TextClassifier(backbone, prepared.space.sizes, recipe.model.pooling or resolved.pooling,
                            recipe.model.dropout, t.label_smoothing, loss_fn=loss_fn)
     apply_freeze(backbone, t.freeze_embeddings, t.freeze_layers)
+    if t.gradient_checkpointing:
+        if not getattr(backbone, "supports_gradient_checkpointing", False):
+            raise RecipeError(f"`training.gradient_checkpointing`: {type(backbone).__name__} does not support it "
+                              "— set it to false")
+        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model, tokenizer, resolved
 
 
