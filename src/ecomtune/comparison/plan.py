@@ -109,6 +109,11 @@ def _layer_count(backbone: str) -> int | None:
 
 def recipe_key(recipe: Recipe | dict) -> dict:
     """What must match for a saved run to count as this method's run: the recipe without `output`."""
+    if isinstance(recipe, dict):
+        try:  # a saved recipe gains the defaults of keys added to the schema since it was written
+            recipe = Recipe.model_validate(recipe)
+        except ValueError:
+            pass
     d = recipe.model_dump(mode="json") if isinstance(recipe, Recipe) else copy.deepcopy(recipe)
     d.pop("output", None)
     return d
