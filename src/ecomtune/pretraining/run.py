@@ -423,7 +423,7 @@ def _write_readme(out: Path, m: dict) -> None:
         "",
         "```yaml",
         "model:",
-        (f"  backbone: {out.name}      # this directory; keeps the {m['backbone']['pooling']} pooling of "
+        (f"  backbone: {m['config']['out']}      # this directory; keeps the {m['backbone']['pooling']} pooling of "
          f"{m['backbone']['name']}"),
         "```",
         "",
