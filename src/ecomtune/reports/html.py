@@ -176,7 +176,8 @@ def _distill(manifest: dict) -> str:
     rows = distill_rows(manifest)
     if not rows:
         return ""
-    intro = f'<p class="note">{escape(distill_intro(manifest))} Both scored and timed on the same test rows.</p>'
+    text = distill_intro(manifest).replace("`", "")  # the Markdown code marks of the model card
+    intro = f'<p class="note">{escape(text)} Both scored and timed on the same test rows.</p>'
     return _section("Distillation", intro, _table(["", "Student (this model)", "Teacher", "Student / teacher"], rows))
 
 

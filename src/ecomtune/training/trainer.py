@@ -1,7 +1,11 @@
 """A thin layer over the Hugging Face Trainer: tokenized datasets, a padding collator, our optimizer groups.
 
-Only one Trainer hook is overridden (`create_optimizer`), to apply layer-wise LR decay, the head learning
-rate and gradual unfreezing's "in the optimizer from the start" parameters.
+The Trainer hooks overridden, each a few lines that hand over to `ecomtune.methods`:
+- `create_optimizer`: layer-wise LR decay, the head learning rate, gradual unfreezing's parameter groups;
+- `compute_loss`: distillation's soft-label term;
+- `training_step`: FGM/PGD adversarial passes after the clean one;
+- `_save` / `_issue_warnings_after_load`: checkpoints hold only the weights that train (adapters: megabytes);
+- `log`: the adversarial loss next to the clean one.
 """
 from __future__ import annotations
 
