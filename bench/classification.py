@@ -17,8 +17,8 @@ from pathlib import Path
 
 os.environ.setdefault("ECOMTUNE_QUIET", "1")
 
-import ecomtune  # noqa: E402
-from ecomtune.recipes import load_recipe  # noqa: E402
+import ecomtune
+from ecomtune.recipes import load_recipe
 
 HERE = Path(__file__).resolve().parent
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 os.environ.setdefault("ECOMTUNE_QUIET", "1")
 
-import ecomtune  # noqa: E402
-from ecomtune.errors import EcomtuneError  # noqa: E402
-from ecomtune.reports.formatting import is_number  # noqa: E402
+import ecomtune
+from ecomtune.errors import EcomtuneError
+from ecomtune.reports.formatting import is_number
 
 HERE = Path(__file__).resolve().parent
 

@@ -25,10 +25,10 @@ from pathlib import Path
 
 os.environ.setdefault("ECOMTUNE_QUIET", "1")
 
-import ecomtune  # noqa: E402
-from ecomtune.data.prepare import normalize, prepare_data  # noqa: E402
-from ecomtune.recipes import load_recipe  # noqa: E402
-from ecomtune.recipes.schema import Recipe  # noqa: E402
+import ecomtune
+from ecomtune.data.prepare import normalize, prepare_data
+from ecomtune.recipes import load_recipe
+from ecomtune.recipes.schema import Recipe
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"

@@ -21,11 +21,11 @@ from pathlib import Path
 
 os.environ.setdefault("ECOMTUNE_QUIET", "1")
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-import ecomtune  # noqa: E402
-from ecomtune.data.prepare import prepare_data  # noqa: E402
-from ecomtune.recipes.schema import Recipe  # noqa: E402
+import ecomtune
+from ecomtune.data.prepare import prepare_data
+from ecomtune.recipes.schema import Recipe
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"

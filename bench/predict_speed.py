@@ -23,7 +23,7 @@ import torch
 os.environ.setdefault("ECOMTUNE_QUIET", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-import ecomtune  # noqa: E402
+import ecomtune
 
 HERE = Path(__file__).resolve().parent
 REVIEWS = HERE.parent.parent / "shared/data/womens_clothing_ecommerce_reviews/womens_clothing_ecommerce_reviews.csv"

@@ -24,12 +24,12 @@ from pathlib import Path
 
 os.environ.setdefault("ECOMTUNE_QUIET", "1")
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-import ecomtune  # noqa: E402
-from ecomtune.data.prepare import prepare_data  # noqa: E402
-from ecomtune.pretraining.data import read_texts  # noqa: E402
-from ecomtune.recipes import load_recipe  # noqa: E402
+import ecomtune
+from ecomtune.data.prepare import prepare_data
+from ecomtune.pretraining.data import read_texts
+from ecomtune.recipes import load_recipe
 
 HERE = Path(__file__).resolve().parent
 METRICS = ("accuracy", "macro_f1")

@@ -52,7 +52,14 @@ def toy_products(n: int = 200, seed: int = 0) -> pd.DataFrame:
 
 
 def _tokenizer(corpus: list[str]):
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))

@@ -39,7 +39,7 @@ class ExpertModel:
         self.threshold = self.manifest.get("head", {}).get("threshold")  # tuned decision threshold, or None
 
     @classmethod
-    def load(cls, run_dir: str | Path, device: str = "auto", precision: str = "auto") -> "ExpertModel":
+    def load(cls, run_dir: str | Path, device: str = "auto", precision: str = "auto") -> ExpertModel:
         """Load from a (possibly copied or moved) run directory; paths inside it are relative."""
         run_dir = Path(run_dir)
         manifest = read_manifest(run_dir)

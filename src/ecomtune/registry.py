@@ -1,7 +1,8 @@
 """A tiny name -> object registry that refuses duplicates and lists choices in its errors."""
 from __future__ import annotations
 
-from typing import Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 from ecomtune.errors import EcomtuneError
 

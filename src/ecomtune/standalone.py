@@ -10,7 +10,13 @@ from pathlib import Path
 
 from ecomtune.errors import RunDirError
 from ecomtune.inference import ExpertModel
-from ecomtune.rundir import MANIFEST, dir_size_mb, read_manifest, save_model, write_manifest
+from ecomtune.rundir import (
+    MANIFEST,
+    dir_size_mb,
+    read_manifest,
+    save_model,
+    write_manifest,
+)
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, merge: bool = False, overwrite: bool = False) -> Path:

@@ -163,7 +163,12 @@ def test_gemma_materialises_loads_fast_and_matches_gguf(gemma_cache):
     import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-    from ecomtune.backbones.gemma import CHECK_PROMPT, MARKER, check_logits, load_from_gguf
+    from ecomtune.backbones.gemma import (
+        CHECK_PROMPT,
+        MARKER,
+        check_logits,
+        load_from_gguf,
+    )
 
     root, rb, _ = gemma_cache
     path = Path(rb.path)

@@ -6,7 +6,13 @@ import re
 
 import pytest
 
-from ecomtune.data.noise import CONFUSABLE, KEY_NEIGHBOURS, add_noise, perturb, script_of
+from ecomtune.data.noise import (
+    CONFUSABLE,
+    KEY_NEIGHBOURS,
+    add_noise,
+    perturb,
+    script_of,
+)
 
 EN = ("This dress fits perfectly and the color is even more beautiful in person. I ordered my usual size, "
       "the fabric is soft, and it washed well. Shipping took 3 days; returned the blue one (too long).")

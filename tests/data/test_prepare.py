@@ -1,7 +1,6 @@
 """Data validation names file, row and column; splits are stratified/grouped and reproducible."""
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
 
@@ -45,7 +44,7 @@ def test_unsupported_type(tmp_path):
 
 def test_non_utf8_names_the_line(tmp_path):
     path = tmp_path / "gbk.csv"
-    path.write_bytes("review,stars\nok,5\n".encode() + "很好,5\n".encode("gbk"))
+    path.write_bytes(b"review,stars\nok,5\n" + "很好,5\n".encode("gbk"))
     with pytest.raises(DataError, match=r"gbk.csv: line 3 is not valid UTF-8 \(byte 0\) — re-save the file as UTF-8, e.g. `iconv -f GBK"):
         read_table(path)
 
@@ -122,7 +121,7 @@ def test_stratified_split_is_reproducible(reviews_csv):
     a = prepare_data(recipe(reviews_csv))
     b = prepare_data(recipe(reviews_csv))
     assert a.sha256 == b.sha256 and a.test.texts == b.test.texts
-    share = lambda s: sum(1 for r in s.raw_labels if r == ("5",)) / len(s)  # noqa: E731
+    share = lambda s: sum(1 for r in s.raw_labels if r == ("5",)) / len(s)
     assert abs(share(a.test) - 0.5) < 0.05 and abs(share(a.train) - 0.5) < 0.05
     c = prepare_data(recipe(reviews_csv, split={"seed": 7}))
     assert c.test.texts != a.test.texts

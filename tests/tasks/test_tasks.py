@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from ecomtune.tasks.classify import metrics as cm, model as cmodel
+from ecomtune.tasks.classify import metrics as cm
+from ecomtune.tasks.classify import model as cmodel
 from ecomtune.tasks.labels import LabelSpace
 from ecomtune.tasks.network import pool
-from ecomtune.tasks.taxonomy import metrics as tm, model as tmodel
+from ecomtune.tasks.taxonomy import metrics as tm
+from ecomtune.tasks.taxonomy import model as tmodel
 
 
 def test_classify_metrics_by_hand():

@@ -4,6 +4,7 @@
     >>> rb = resolve_backbone("minilm")   # or "gemma3-270m", a local model dir, or a hub id
     >>> AutoModel.from_pretrained(rb.path)
 """
+from ecomtune.backbones import gemma, minilm  # noqa: F401  (register the packaged backbones, in this order)
 from ecomtune.backbones.registry import (
     BACKBONES,
     ResolvedBackbone,
@@ -13,7 +14,6 @@ from ecomtune.backbones.registry import (
     resolve_backbone,
 )
 from ecomtune.backbones.spec import BackboneSpec
-from ecomtune.backbones import minilm, gemma  # noqa: E402,F401,I001  (register the packaged backbones, in this order)
 
 __all__ = [
     "BACKBONES",

@@ -38,8 +38,18 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 def _register() -> None:
     # Importing each command module registers it on `app` / `data_app`.
-    from ecomtune.cli import baseline, compare, data, demo, evaluate, export, models, predict, train  # noqa: F401
-    from ecomtune.cli import pretrain  # noqa: F401
+    from ecomtune.cli import (  # noqa: F401
+        baseline,
+        compare,
+        data,
+        demo,
+        evaluate,
+        export,
+        models,
+        predict,
+        pretrain,
+        train,
+    )
 
 
 def main() -> None:

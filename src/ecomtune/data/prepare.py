@@ -313,7 +313,7 @@ def summarize(prepared: PreparedData) -> dict:
     out: dict = {"rows": {s.name: len(s) for s in prepared.splits()}, "levels": {}, "text_chars": {}}
     for i, level in enumerate(prepared.space.levels):
         counts = pd.Series([r[i] for r in prepared.train.raw_labels]).value_counts()
-        out["levels"][level] = {"n_labels": int(len(counts)), "counts": {str(k): int(v) for k, v in counts.items()},
+        out["levels"][level] = {"n_labels": len(counts), "counts": {str(k): int(v) for k, v in counts.items()},
                                 "imbalance": float(counts.max() / counts.min())}
     lengths = np.array([len(t) for t in prepared.train.texts])
     out["text_chars"] = {f"p{q}": float(np.percentile(lengths, q)) for q in (5, 50, 95, 99)}

@@ -14,8 +14,8 @@ A method is one file (`fgm.py`, `pgd.py`) with one class registered in `ADVERSAR
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable
 
 import torch
 from torch import nn
@@ -24,7 +24,7 @@ from ecomtune.errors import RecipeError
 from ecomtune.recipes.schema import AdversarialConfig
 from ecomtune.registry import Registry
 
-ADVERSARIES: Registry[type["Adversary"]] = Registry("adversarial method")
+ADVERSARIES: Registry[type[Adversary]] = Registry("adversarial method")
 
 
 def input_embedding(model: nn.Module) -> nn.Module:

@@ -291,7 +291,7 @@ class Recipe(_Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @model_validator(mode="after")
-    def _task_columns(self) -> "Recipe":
+    def _task_columns(self) -> Recipe:
         d = self.data
         if self.task == "classify":
             if not d.label_column:

@@ -8,7 +8,13 @@ import yaml
 
 from .distill import distill_intro, distill_rows
 from .formatting import cost_rows, metric, points
-from .summary import backbone_id, baseline_metrics, headline_metrics, lifts, split_metrics
+from .summary import (
+    backbone_id,
+    baseline_metrics,
+    headline_metrics,
+    lifts,
+    split_metrics,
+)
 
 MAX_LISTED_LABELS = 50  # longer label lists are summarised to keep the card readable
 

@@ -10,7 +10,13 @@ import yaml
 from . import plots
 from .distill import distill_intro, distill_rows
 from .formatting import cost_rows, metric, points
-from .summary import backbone_id, baseline_metrics, headline_metrics, lifts, split_metrics
+from .summary import (
+    backbone_id,
+    baseline_metrics,
+    headline_metrics,
+    lifts,
+    split_metrics,
+)
 
 PLOTS_DIR = "plots"
 

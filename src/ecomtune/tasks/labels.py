@@ -18,7 +18,7 @@ class LabelSpace:
     paths: list[tuple[int, ...]] = field(default_factory=list)
 
     @classmethod
-    def from_rows(cls, levels: list[str], rows: list[tuple[str, ...]]) -> "LabelSpace":
+    def from_rows(cls, levels: list[str], rows: list[tuple[str, ...]]) -> LabelSpace:
         labels = [sorted({r[i] for r in rows}) for i in range(len(levels))]
         index = [{name: j for j, name in enumerate(names)} for names in labels]
         paths = sorted({tuple(index[i][r[i]] for i in range(len(levels))) for r in rows})
@@ -46,6 +46,6 @@ class LabelSpace:
         return {"levels": self.levels, "labels": self.labels, "paths": [list(p) for p in self.paths]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LabelSpace":
+    def from_dict(cls, d: dict) -> LabelSpace:
         return cls(levels=list(d["levels"]), labels=[list(x) for x in d["labels"]],
                    paths=[tuple(p) for p in d["paths"]])

@@ -4,9 +4,15 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from ecomtune.registry import Registry
-from ecomtune.tasks.classify import metrics as classify_metrics, model as classify_model, schema as classify_schema
-from ecomtune.tasks.multitask import metrics as multitask_metrics, model as multitask_model, schema as multitask_schema
-from ecomtune.tasks.taxonomy import metrics as taxonomy_metrics, model as taxonomy_model, schema as taxonomy_schema
+from ecomtune.tasks.classify import metrics as classify_metrics
+from ecomtune.tasks.classify import model as classify_model
+from ecomtune.tasks.classify import schema as classify_schema
+from ecomtune.tasks.multitask import metrics as multitask_metrics
+from ecomtune.tasks.multitask import model as multitask_model
+from ecomtune.tasks.multitask import schema as multitask_schema
+from ecomtune.tasks.taxonomy import metrics as taxonomy_metrics
+from ecomtune.tasks.taxonomy import model as taxonomy_model
+from ecomtune.tasks.taxonomy import schema as taxonomy_schema
 
 TASKS: Registry[SimpleNamespace] = Registry("task")
 TASKS.register("classify", SimpleNamespace(schema=classify_schema, model=classify_model, metrics=classify_metrics))

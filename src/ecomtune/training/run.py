@@ -31,12 +31,23 @@ from ecomtune.methods.truncate import check_keep_layers, truncate_layers
 from ecomtune.methods.unfreeze import GradualUnfreeze
 from ecomtune.recipes.schema import Recipe
 from ecomtune.reports import write_model_card, write_report
-from ecomtune.rundir import FORMAT_VERSION, dir_size_mb, save_model, versions, write_manifest
+from ecomtune.rundir import (
+    FORMAT_VERSION,
+    dir_size_mb,
+    save_model,
+    versions,
+    write_manifest,
+)
 from ecomtune.tasks.network import TextClassifier
 from ecomtune.tasks.registry import TASKS
 from ecomtune.training.callbacks import CostMeter, RichProgress
 from ecomtune.training.device import resolve_device, resolve_precision
-from ecomtune.training.trainer import EcomTrainer, PadCollator, TokenizedSplit, training_arguments
+from ecomtune.training.trainer import (
+    EcomTrainer,
+    PadCollator,
+    TokenizedSplit,
+    training_arguments,
+)
 
 CHECKPOINTS = "checkpoints"
 

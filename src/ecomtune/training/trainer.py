@@ -14,9 +14,9 @@ import torch
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainingArguments
 
+from ecomtune.console import say
 from ecomtune.methods.adversarial import make_adversary
 from ecomtune.methods.distill import distill_loss
-from ecomtune.console import say
 from ecomtune.methods.llrd import param_groups
 from ecomtune.recipes.schema import Recipe
 from ecomtune.tasks.text import apply_template

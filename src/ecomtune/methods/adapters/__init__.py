@@ -6,9 +6,9 @@ directory then stores only the adapter in `model/`; `load_backbone` rebuilds bas
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from torch import nn
 

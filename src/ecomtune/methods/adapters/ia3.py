@@ -3,12 +3,19 @@ from __future__ import annotations
 
 from ecomtune.errors import RecipeError
 from ecomtune.methods.adapters import ADAPTERS, AdapterMethod
-from ecomtune.methods.adapters.targets import block_linear_paths, block_linears, check_layers, check_targets
+from ecomtune.methods.adapters.targets import (
+    block_linear_paths,
+    block_linears,
+    check_layers,
+    check_targets,
+)
 
 
 def _defaults(backbone) -> tuple[list[str], list[str]]:
     from peft.utils.constants import (
         TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as FEEDFORWARD,
+    )
+    from peft.utils.constants import (
         TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as TARGETS,
     )
 

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 from ecomtune.methods.adapters import ADAPTERS, AdapterMethod
-from ecomtune.methods.adapters.targets import block_linear_paths, check_layers, check_targets
+from ecomtune.methods.adapters.targets import (
+    block_linear_paths,
+    check_layers,
+    check_targets,
+)
 
 
 def lora_kwargs(cfg, backbone) -> dict:
