@@ -4,7 +4,6 @@
     >>> rb = resolve_backbone("minilm")   # or "gemma3-270m", a local model dir, or a hub id
     >>> AutoModel.from_pretrained(rb.path)
 """
-from ecomtune.backbones import gemma, minilm  # noqa: F401  (register the packaged backbones, in this order)
 from ecomtune.backbones.registry import (
     BACKBONES,
     ResolvedBackbone,
@@ -14,6 +13,10 @@ from ecomtune.backbones.registry import (
     resolve_backbone,
 )
 from ecomtune.backbones.spec import BackboneSpec
+
+# isort: off
+from ecomtune.backbones import minilm, gemma  # noqa: E402,F401  (register the packaged backbones, in this order)
+# isort: on
 
 __all__ = [
     "BACKBONES",
