@@ -143,3 +143,26 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent: the real data sets live beside the repository in CI, not in a clone")
     return SHARED_DATA
+
+
+@pytest.fixture
+def power_cut(monkeypatch):
+    """`power_cut(5)`: the next training run dies at optimizer step 5, after saving its checkpoints;
+    `power_cut(None)` restores normal training (to resume)."""
+    from ecomtune.training import callbacks
+
+    original = callbacks.RichProgress.on_step_end
+
+    def arm(step: int | None) -> None:
+        if step is None:
+            monkeypatch.setattr(callbacks.RichProgress, "on_step_end", original)
+            return
+
+        def crash(self, args, state, control, **kw):
+            if state.global_step == step:
+                raise RuntimeError("simulated power cut")
+            return original(self, args, state, control, **kw)
+
+        monkeypatch.setattr(callbacks.RichProgress, "on_step_end", crash)
+
+    return arm

@@ -10,7 +10,6 @@ from safetensors.torch import load_file
 import ecomtune
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.recipes import load_recipe
-from ecomtune.training import callbacks as cb_module
 from tests.conftest import classify_recipe
 
 TEXTS = ["the dress is great and comfortable", "awful cheap broken shirt", "衣服很差，退货", "衣服很好，喜欢"]
@@ -109,23 +108,16 @@ def test_prompt_tuning_cannot_be_merged(reviews_csv, tiny_encoder, tmp_path):
     assert ecomtune.predict(copy, TEXTS[:1])[0]["label"] in ("negative", "positive")
 
 
-def test_interrupted_adapter_run_resumes_from_small_checkpoints(reviews_csv, tiny_decoder, tmp_path, monkeypatch):
+def test_interrupted_adapter_run_resumes_from_small_checkpoints(reviews_csv, tiny_decoder, tmp_path, power_cut):
     raw = adapter_recipe(reviews_csv, tiny_decoder, tmp_path, "lora")
     raw["training"].update(epochs=1, max_steps=8, evaluate_every=2, batch_size=8)
-    original = cb_module.RichProgress.on_step_end
-
-    def crash(self, args, state, control, **kw):
-        if state.global_step == 5:
-            raise RuntimeError("simulated power cut")
-        return original(self, args, state, control, **kw)
-
-    monkeypatch.setattr(cb_module.RichProgress, "on_step_end", crash)
+    power_cut(5)
     with pytest.raises(RuntimeError, match="power cut"):
         ecomtune.train(raw)
     checkpoint = tmp_path / "run" / "checkpoints" / "checkpoint-4"
     saved = load_file(str(checkpoint / "model.safetensors"))
     assert saved and all("lora_" in k or k.startswith("heads.") for k in saved), sorted(saved)[:5]
-    monkeypatch.setattr(cb_module.RichProgress, "on_step_end", original)
+    power_cut(None)
 
     run = ecomtune.train(raw, resume=True)
     manifest = json.loads((run / "manifest.json").read_text())

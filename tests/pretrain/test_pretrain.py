@@ -14,7 +14,6 @@ from ecomtune.backbones import resolve_backbone
 from ecomtune.errors import BackboneError, DataError, RecipeError, RunDirError
 from ecomtune.pretraining import load_config
 from ecomtune.pretraining.data import load_texts
-from ecomtune.training import callbacks as cb_module
 from tests.cli.test_cli import ecomtune as ecomtune_cli
 from tests.conftest import classify_recipe
 
@@ -108,20 +107,13 @@ def test_a_new_head_trains_at_its_own_learning_rate(tiny_encoder, tmp_path):
     assert len(lr_of) == len({id(p) for p in model.parameters()})
 
 
-def test_interrupted_pretrain_resumes(tiny_encoder, reviews_csv, tmp_path, monkeypatch):
+def test_interrupted_pretrain_resumes(tiny_encoder, reviews_csv, tmp_path, power_cut):
     options = {"max_steps": 8, "save_steps": 2, "head_warmup_steps": 3}
-    original = cb_module.RichProgress.on_step_end
-
-    def crash(self, args, state, control, **kw):
-        if state.global_step == 5:
-            raise RuntimeError("simulated power cut")
-        return original(self, args, state, control, **kw)
-
-    monkeypatch.setattr(cb_module.RichProgress, "on_step_end", crash)
+    power_cut(5)
     with pytest.raises(RuntimeError, match="power cut"):
         _pretrain(tiny_encoder, reviews_csv, tmp_path / "pt", **options)
     assert [p.name for p in (tmp_path / "pt" / "checkpoints").glob("checkpoint-*")] == ["checkpoint-4"]
-    monkeypatch.setattr(cb_module.RichProgress, "on_step_end", original)
+    power_cut(None)
 
     with pytest.raises(BackboneError, match="unfinished `ecomtune pretrain`"):
         resolve_backbone(str(tmp_path / "pt"))

@@ -10,7 +10,6 @@ from safetensors.torch import load_file
 import ecomtune
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.recipes import load_recipe
-from ecomtune.training import callbacks as cb_module
 from tests.conftest import classify_recipe
 
 
@@ -106,22 +105,15 @@ def test_existing_run_dir_needs_overwrite_or_resume(reviews_csv, tiny_encoder, t
         ecomtune.train(classify_recipe(reviews_csv, tiny_encoder, tmp_path))
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(reviews_csv, tiny_encoder, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_from_its_checkpoint(reviews_csv, tiny_encoder, tmp_path, power_cut):
     raw = classify_recipe(reviews_csv, tiny_encoder, tmp_path, epochs=1, max_steps=8, evaluate_every=2,
                           batch_size=8)
-    original = cb_module.RichProgress.on_step_end
-
-    def crash(self, args, state, control, **kw):
-        if state.global_step == 5:
-            raise RuntimeError("simulated power cut")
-        return original(self, args, state, control, **kw)
-
-    monkeypatch.setattr(cb_module.RichProgress, "on_step_end", crash)
+    power_cut(5)
     with pytest.raises(RuntimeError, match="power cut"):
         ecomtune.train(raw)
     checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("checkpoint-*"))
     assert checkpoints == ["checkpoint-2", "checkpoint-4"]
-    monkeypatch.setattr(cb_module.RichProgress, "on_step_end", original)
+    power_cut(None)
 
     changed = dict(raw, training=dict(raw["training"], learning_rate=1e-3))
     with pytest.raises(RunDirError, match="recipe changed .*training.learning_rate"):

@@ -15,6 +15,7 @@ import yaml
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.methods.menu import Method
 from ecomtune.recipes import Recipe, load_recipe
+from ecomtune.recipes.loader import first_difference
 from ecomtune.rundir import MANIFEST
 
 CHECKPOINTS = "checkpoints"  # same folder name as training/run.py uses
@@ -119,14 +120,6 @@ def recipe_key(recipe: Recipe | dict) -> dict:
     return d
 
 
-def first_difference(a, b, prefix: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            found = first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
-            if found:
-                return found
-        return None
-    return prefix.rstrip(".") if a != b else None
 
 
 def decide(recipe: Recipe, method: Method, run_dir: Path, overwrite: bool) -> tuple[Recipe, str]:

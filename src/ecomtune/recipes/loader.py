@@ -148,3 +148,14 @@ def _description(loc: list[str]) -> str:
     model = _model_at(loc[:-1])
     field = model.model_fields.get(loc[-1]) if model else None
     return field.description or "" if field else ""
+
+
+def first_difference(a, b, prefix: str = "") -> str | None:
+    """The dotted key of the first difference between two recipe dicts (None when equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return prefix.rstrip(".") if a != b else None

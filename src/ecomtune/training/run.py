@@ -29,6 +29,7 @@ from ecomtune.methods.losses import recipe_loss
 from ecomtune.methods.threshold import check_threshold, tune_threshold
 from ecomtune.methods.truncate import check_keep_layers, truncate_layers
 from ecomtune.methods.unfreeze import GradualUnfreeze
+from ecomtune.recipes.loader import first_difference
 from ecomtune.recipes.schema import Recipe
 from ecomtune.reports import write_model_card, write_report
 from ecomtune.rundir import (
@@ -70,7 +71,7 @@ def _open_run_dir(recipe: Recipe, resume: bool) -> Path:
             raise RunDirError(f"{run_dir}: nothing to resume (no recipe.yaml) — run without --resume")
         before = yaml.safe_load(saved.read_text(encoding="utf-8"))
         now = _recipe_dict(recipe)
-        diff = _first_difference(before, now)
+        diff = first_difference(before, now)
         if diff:
             raise RunDirError(f"{run_dir}: the recipe changed since the interrupted run (`{diff}`) — resume with "
                               "the same recipe, or start over with --overwrite")
@@ -85,14 +86,6 @@ def _open_run_dir(recipe: Recipe, resume: bool) -> Path:
     return run_dir
 
 
-def _first_difference(a, b, prefix: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            found = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
-            if found:
-                return found
-        return None
-    return prefix.rstrip(".") if a != b else None
 
 
 def build_model(recipe: Recipe, prepared: PreparedData):
