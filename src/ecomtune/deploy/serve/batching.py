@@ -1,0 +1,181 @@
+"""Micro-batching: texts from concurrent requests run as one batch, on one inference thread per model.
+
+How a batch forms: the worker thread sleeps until a text is queued, then waits until `max_batch` texts are
+queued or the oldest has waited `max_wait_ms` (measured from its arrival, so a busy worker adds no extra wait),
+and takes at most `max_batch` texts, oldest first. Requests are split into texts, so a large request can share
+a batch with small ones.
+
+Where the CPU speed comes from: the batch goes to the model's `predict_arrays(texts, bucket_size)`, which sorts
+it by token length and runs it in buckets of `bucket_size` texts, so each forward pass pads to similar lengths
+(on CPU, similar lengths matter more than large batches). `bucket_size` below `max_batch` keeps that gain.
+
+With batching off, each request is one call of its own, in arrival order, on the same thread.
+The event loop never runs a model: it only queues texts and awaits a future the worker resolves.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+Predict = Callable[[list[str]], tuple[np.ndarray, list[np.ndarray]]]
+
+
+def _nothing(*_) -> None:
+    return None
+
+
+class _Job:
+    """The texts of one request and where their results go."""
+
+    __slots__ = ("future", "loop", "pending", "probs", "pred", "texts")
+
+    def __init__(self, texts: list[str], loop: asyncio.AbstractEventLoop):
+        self.texts = texts
+        self.loop = loop
+        self.future: asyncio.Future = loop.create_future()
+        self.pending = len(texts)
+        self.pred: np.ndarray | None = None
+        self.probs: list[np.ndarray] | None = None
+
+    def fill(self, index: int, pred: np.ndarray, probs: list[np.ndarray], row: int) -> None:
+        if self.pred is None:  # shapes are known at the first result
+            self.pred = np.zeros((len(self.texts), pred.shape[1]), dtype=pred.dtype)
+            self.probs = [np.zeros((len(self.texts), p.shape[1]), dtype=p.dtype) for p in probs]
+        self.pred[index] = pred[row]
+        for out, p in zip(self.probs, probs):
+            out[index] = p[row]
+        self.pending -= 1
+        if self.pending == 0:
+            self._resolve(_set_result, (self.pred, self.probs))
+
+    def fail(self, exc: BaseException) -> None:
+        self.pending = -1  # results of its other texts, if any are still queued, are dropped
+        self._resolve(_set_exception, exc)
+
+    def _resolve(self, setter, value) -> None:
+        try:
+            self.loop.call_soon_threadsafe(setter, self.future, value)
+        except RuntimeError:  # the event loop is closed: nobody is waiting any more
+            pass
+
+
+def _set_result(future: asyncio.Future, value) -> None:
+    if not future.done():  # the client may have gone (request cancelled)
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+class MicroBatcher:
+    """Queues texts from many requests and runs them through `predict` on one dedicated thread.
+
+    `predict(texts) -> (pred [n, depth], probs per level [n, k])`, e.g. `lambda t: model.predict_arrays(t, 16)`.
+    Hooks, thread-safe, errors ignored: `on_batch(n_texts, seconds)`, `on_queue(depth)`, `on_error(exc)`.
+    """
+
+    def __init__(self, predict: Predict, *, max_batch: int = 32, max_wait_ms: float = 5.0, enabled: bool = True,
+                 name: str = "model", on_batch: Callable[[int, float], None] = _nothing,
+                 on_queue: Callable[[int], None] = _nothing, on_error: Callable[[BaseException], None] = _nothing):
+        if max_batch < 1 or max_wait_ms < 0:
+            raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0, got {max_batch} and {max_wait_ms}")
+        self.predict = predict
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000
+        self.enabled = enabled
+        self.name = name
+        self.on_batch, self.on_queue, self.on_error = on_batch, on_queue, on_error
+        self._queue: deque[tuple[_Job, int, float]] = deque()  # (job, index in job, arrival time)
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def depth(self) -> int:
+        """Texts waiting for a batch."""
+        return len(self._queue)
+
+    def start(self) -> MicroBatcher:
+        if self._thread is None:
+            # daemon: a model stuck past the shutdown timeout must not keep the process alive
+            self._thread = threading.Thread(target=self._work, name=f"infer-{self.name}", daemon=True)
+            self._thread.start()
+        return self
+
+    async def submit(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Predictions for `texts`, in order, once the batches holding them have run."""
+        job = _Job(list(texts), asyncio.get_running_loop())
+        if not job.texts:
+            raise ValueError("submit needs at least one text")
+        with self._cond:
+            if self._stopping or self._thread is None:
+                raise RuntimeError(f"the inference worker of {self.name} is not running")
+            now = time.monotonic()
+            self._queue.extend((job, i, now) for i in range(len(job.texts)))
+            depth = len(self._queue)
+            self._cond.notify()
+        self._safe(self.on_queue, depth)
+        return await job.future
+
+    async def stop(self, timeout: float | None = None) -> bool:
+        """Refuse new texts, finish the queued ones, end the thread; False if it is still busy after `timeout`."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is None:
+            return True
+        await asyncio.to_thread(self._thread.join, timeout)
+        return not self._thread.is_alive()
+
+    def _next_batch(self) -> list[tuple[_Job, int, float]] | None:
+        with self._cond:
+            while not self._queue and not self._stopping:
+                self._cond.wait()
+            if not self._queue:
+                return None  # stopping, and everything is done
+            if self.enabled:
+                deadline = self._queue[0][2] + self.max_wait
+                while len(self._queue) < self.max_batch and not self._stopping:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                size = min(self.max_batch, len(self._queue))
+            else:  # one request at a time: its texts were queued together
+                size = len(self._queue[0][0].texts)
+            batch = [self._queue.popleft() for _ in range(size)]
+            depth = len(self._queue)
+        self._safe(self.on_queue, depth)
+        return batch
+
+    def _work(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            live = [(job, i) for job, i, _ in batch if job.pending > 0]
+            if not live:
+                continue
+            start = time.perf_counter()
+            try:
+                pred, probs = self.predict([job.texts[i] for job, i in live])
+            except Exception as exc:  # noqa: BLE001 - a bad batch fails its requests, never the worker
+                self._safe(self.on_error, exc)
+                for job in {id(job): job for job, _ in live}.values():
+                    job.fail(exc)
+                continue
+            self._safe(self.on_batch, len(live), time.perf_counter() - start)
+            for row, (job, i) in enumerate(live):
+                if job.pending > 0:
+                    job.fill(i, pred, probs, row)
+
+    @staticmethod
+    def _safe(hook, *args) -> None:
+        try:
+            hook(*args)
+        except Exception:  # noqa: BLE001, S110 - a metrics hook must not stop inference
+            pass

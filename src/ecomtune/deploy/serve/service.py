@@ -1,0 +1,125 @@
+"""The state one app holds (settings, models, cache, metrics) and the prediction path every endpoint shares:
+normalise -> cache -> micro-batch the misses -> fill the cache -> feed the drift monitor."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from ecomtune.deploy.serve.batching import MicroBatcher
+from ecomtune.deploy.serve.cache import LRUCache, normalize_text
+from ecomtune.deploy.serve.metrics import ServeMetrics
+from ecomtune.deploy.serve.registry import ModelRegistry, ModelSpec, ServedModel, load_served
+from ecomtune.deploy.serve.settings import ServeSettings
+
+log = logging.getLogger("ecomtune.serve")
+
+
+@dataclass
+class Predictions:
+    """One request's results: `predict_arrays`-shaped arrays plus which rows came from the cache."""
+
+    texts: list[str]  # normalised: what the model saw
+    pred: np.ndarray
+    probs: list[np.ndarray]
+    cached: list[bool]
+
+
+class ServingState:
+    """Everything an app serves from; `start()` loads and warms the models, `stop()` drains their workers."""
+
+    def __init__(self, specs: list[ModelSpec], settings: ServeSettings,
+                 on_ready: Callable[[ServingState], None] | None = None,
+                 on_failure: Callable[[BaseException], None] | None = None):
+        self.settings = settings
+        self.registry = ModelRegistry(specs)
+        self.cache = LRUCache(settings.cache_size)
+        self.metrics = ServeMetrics()
+        self.metrics.cache_entries.set_function(lambda: len(self.cache))
+        self.ready = False
+        self.failure: str | None = None
+        self.on_ready, self.on_failure = on_ready, on_failure
+        self._loader: asyncio.Task | None = None
+        # the monitor tokenises what it observes: keep that off the request path, on its own thread
+        self._observer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-monitor")
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    def begin_loading(self) -> None:
+        """Load in the background, so /healthz answers (and /readyz says 503) while weights load."""
+        self._loader = asyncio.create_task(self._load_all())
+
+    async def _load_all(self) -> None:
+        s = self.settings
+        try:
+            for spec in self.registry.specs:
+                served = await asyncio.to_thread(load_served, spec, s.device, s.warmup, s.monitor_window,
+                                                 s.bucket_size)
+                served.batcher = MicroBatcher(self._predict_fn(served), max_batch=s.max_batch,
+                                              max_wait_ms=s.max_wait_ms, enabled=s.batching, name=spec.ref,
+                                              **self.metrics.batcher_hooks(spec.ref)).start()
+                self.registry.add(served)
+        except Exception as exc:  # noqa: BLE001 - reported by /readyz and the on_failure hook
+            self.failure = f"{type(exc).__name__}: {exc}"
+            log.error("loading the models failed: %s", self.failure)
+            if self.on_failure:
+                self.on_failure(exc)
+            return
+        self.ready = True
+        self.metrics.ready.set(1)
+        if self.on_ready:
+            self.on_ready(self)
+
+    def _predict_fn(self, served: ServedModel):
+        bucket = self.settings.bucket_size
+        return lambda texts: served.model.predict_arrays(texts, bucket)
+
+    async def stop(self) -> None:
+        """Finish loading (a thread cannot be interrupted), then drain every worker's queued texts."""
+        self.ready = False
+        self.metrics.ready.set(0)
+        if self._loader is not None:
+            await asyncio.gather(self._loader, return_exceptions=True)
+        timeout = self.settings.shutdown_timeout_s
+        done = await asyncio.gather(*(m.batcher.stop(timeout) for m in self.registry if m.batcher))
+        if not all(done):
+            log.warning("an inference worker was still busy after %.0fs; leaving it", timeout)
+        await asyncio.to_thread(self._observer.shutdown, wait=True)
+
+    # --- the prediction path ---------------------------------------------------------------------------------
+    async def predict(self, served: ServedModel, texts: list[str]) -> Predictions:
+        """Predictions for a request's texts: cache hits, and the misses (deduplicated) through the batcher."""
+        norm = [normalize_text(t) for t in texts]
+        ref = served.ref
+        rows: list[tuple | None] = [self.cache.get((served.name, served.version, t)) for t in norm]
+        cached = [row is not None for row in rows]
+        todo = list(dict.fromkeys(t for t, row in zip(norm, rows) if row is None))  # unique, in order
+        if self.cache.enabled:
+            hits = sum(cached)
+            self.metrics.cache_hits.labels(ref).inc(hits)
+            self.metrics.cache_misses.labels(ref).inc(len(norm) - hits)
+        if todo:
+            pred, probs = await served.batcher.submit(todo)
+            fresh = {}
+            for i, text in enumerate(todo):
+                # copies: a cached row must not keep the whole batch array alive
+                row = (pred[i].copy(), tuple(p[i].copy() for p in probs))
+                fresh[text] = row
+                self.cache.put((served.name, served.version, text), row)
+            rows = [row if row is not None else fresh[t] for t, row in zip(norm, rows)]
+        pred = np.stack([row[0] for row in rows])
+        probs = [np.stack([row[1][level] for row in rows]) for level in range(len(rows[0][1]))]
+        self.metrics.items.labels(ref).inc(len(norm))
+        if served.monitor is not None:
+            self._observer.submit(self._observe, served, norm, pred, probs)
+        return Predictions(norm, pred, probs, cached)
+
+    @staticmethod
+    def _observe(served: ServedModel, texts, pred, probs) -> None:
+        try:
+            served.monitor.observe(texts, pred, probs)
+        except Exception as exc:  # noqa: BLE001 - monitoring must never fail a prediction
+            log.warning("drift monitor of %s failed to observe: %s", served.ref, exc)
