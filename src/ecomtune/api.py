@@ -165,6 +165,17 @@ def pretrain(config=None, resume: bool = False, overwrite: bool = False, **optio
     return _pretrain(load_config(config, **options), resume=resume, overwrite=overwrite)
 
 
+def monitor(run_dir: str | Path, input: str | Path, text_column: str | None = None, batch_size: int = 64,
+            device: str = "auto", window: int | None = None, min_rows: int = 200, threshold: float = 0.25,
+            warn: float = 0.1, progress: bool = False) -> dict:
+    """Drift of a file against the run's reference profile (PSI per signal, and `action`: "ok" or
+    "fine-tune again"); a run without profile.json gets one built from its recipe's validation split first."""
+    from ecomtune.deploy.monitor.offline import monitor_file
+
+    return monitor_file(run_dir, input, text_column, batch_size, device, window, min_rows, threshold, warn,
+                        progress)
+
+
 def models() -> list[dict]:
     """The registered backbones: languages, size, installed or not, and how to install them."""
     from ecomtune.backbones import list_backbones
@@ -172,4 +183,4 @@ def models() -> list[dict]:
     return list_backbones()
 
 
-__all__ = ["baseline", "check_data", "compare", "evaluate", "export", "load", "models", "predict", "predict_file", "pretrain", "train"]
+__all__ = ["baseline", "check_data", "compare", "evaluate", "export", "load", "models", "monitor", "predict", "predict_file", "pretrain", "train"]

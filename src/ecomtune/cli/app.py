@@ -46,6 +46,7 @@ def _register() -> None:
         evaluate,
         export,
         models,
+        monitor,
         predict,
         pretrain,
         train,

@@ -20,6 +20,7 @@ from ecomtune.console import say
 from ecomtune.data.augment import augment_training
 from ecomtune.data.noise import add_noise
 from ecomtune.data.prepare import PreparedData, prepare_data, summarize
+from ecomtune.deploy.monitor import write_reference_profile
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.inference import ExpertModel
 from ecomtune.methods.adapters import adapter_callbacks, apply_adapter
@@ -237,6 +238,7 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
     }
     if threshold:
         manifest["head"]["threshold"] = threshold
+    manifest["monitor"] = write_reference_profile(run_dir, expert, prepared, t.eval_batch_size)  # drift reference
     write_manifest(run_dir, {k: v for k, v in manifest.items() if v is not None})
     write_report(run_dir, manifest)
     write_model_card(run_dir, manifest)
