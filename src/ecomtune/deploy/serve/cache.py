@@ -1,8 +1,8 @@
 """A thread-safe LRU cache (any hashable key -> any value) with hit and miss counters.
 
 The service keys predictions by `(model, version, normalize_text(text))` and keeps the raw prediction row and
-probability rows as the value (so the drift monitor sees cache hits too); recommendation embeddings can reuse
-the same class with their own keys.
+probability rows as the value (so the drift monitor sees cache hits too): texts that differ only in spacing or
+character width share one entry. Recommendation embeddings can reuse the class with their own keys.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ log = logging.getLogger("ecomtune.serve")
 class Predictions:
     """One request's results: `predict_arrays`-shaped arrays plus which rows came from the cache."""
 
-    texts: list[str]  # normalised: what the model saw
+    texts: list[str]
     pred: np.ndarray
     probs: list[np.ndarray]
     cached: list[bool]
@@ -44,6 +44,7 @@ class ServingState:
         self.failure: str | None = None
         self.on_ready, self.on_failure = on_ready, on_failure
         self._loader: asyncio.Task | None = None
+        self._stopping = False
         # the monitor tokenises what it observes: keep that off the request path, on its own thread
         self._observer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-monitor")
 
@@ -56,6 +57,8 @@ class ServingState:
         s = self.settings
         try:
             for spec in self.registry.specs:
+                if self._stopping:  # shut down while loading: the rest is not needed
+                    return
                 served = await asyncio.to_thread(load_served, spec, s.device, s.warmup, s.monitor_window,
                                                  s.bucket_size)
                 served.batcher = MicroBatcher(self._predict_fn(served), max_batch=s.max_batch,
@@ -68,6 +71,8 @@ class ServingState:
             if self.on_failure:
                 self.on_failure(exc)
             return
+        if self._stopping:
+            return
         self.ready = True
         self.metrics.ready.set(1)
         if self.on_ready:
@@ -79,6 +84,7 @@ class ServingState:
 
     async def stop(self) -> None:
         """Finish loading (a thread cannot be interrupted), then drain every worker's queued texts."""
+        self._stopping = True
         self.ready = False
         self.metrics.ready.set(0)
         if self._loader is not None:
@@ -91,31 +97,38 @@ class ServingState:
 
     # --- the prediction path ---------------------------------------------------------------------------------
     async def predict(self, served: ServedModel, texts: list[str]) -> Predictions:
-        """Predictions for a request's texts: cache hits, and the misses (deduplicated) through the batcher."""
-        norm = [normalize_text(t) for t in texts]
-        ref = served.ref
-        rows: list[tuple | None] = [self.cache.get((served.name, served.version, t)) for t in norm]
+        """Predictions for a request's texts: cache hits, and the misses (deduplicated) through the batcher.
+
+        The model sees each text as sent (as `ecomtune predict` would: NFKC would, e.g., turn Chinese full-width
+        punctuation into ASCII the model never saw in training); only the cache key is normalised, so texts that
+        differ only in spacing or width share one entry.
+        """
+        keys = [(served.name, served.version, normalize_text(t)) for t in texts]
+        rows: list[tuple | None] = [self.cache.get(key) for key in keys]
         cached = [row is not None for row in rows]
-        todo = list(dict.fromkeys(t for t, row in zip(norm, rows) if row is None))  # unique, in order
+        todo = {}  # key -> the first text sent with it
+        for key, text, row in zip(keys, texts, rows):
+            if row is None:
+                todo.setdefault(key, text)
+        ref = served.ref
         if self.cache.enabled:
             hits = sum(cached)
             self.metrics.cache_hits.labels(ref).inc(hits)
-            self.metrics.cache_misses.labels(ref).inc(len(norm) - hits)
+            self.metrics.cache_misses.labels(ref).inc(len(texts) - hits)
         if todo:
-            pred, probs = await served.batcher.submit(todo)
+            pred, probs = await served.batcher.submit(list(todo.values()))
             fresh = {}
-            for i, text in enumerate(todo):
+            for i, key in enumerate(todo):
                 # copies: a cached row must not keep the whole batch array alive
-                row = (pred[i].copy(), tuple(p[i].copy() for p in probs))
-                fresh[text] = row
-                self.cache.put((served.name, served.version, text), row)
-            rows = [row if row is not None else fresh[t] for t, row in zip(norm, rows)]
+                fresh[key] = row = (pred[i].copy(), tuple(p[i].copy() for p in probs))
+                self.cache.put(key, row)
+            rows = [row if row is not None else fresh[key] for key, row in zip(keys, rows)]
         pred = np.stack([row[0] for row in rows])
         probs = [np.stack([row[1][level] for row in rows]) for level in range(len(rows[0][1]))]
-        self.metrics.items.labels(ref).inc(len(norm))
+        self.metrics.items.labels(ref).inc(len(texts))
         if served.monitor is not None:
-            self._observer.submit(self._observe, served, norm, pred, probs)
-        return Predictions(norm, pred, probs, cached)
+            self._observer.submit(self._observe, served, list(texts), pred, probs)
+        return Predictions(list(texts), pred, probs, cached)
 
     @staticmethod
     def _observe(served: ServedModel, texts, pred, probs) -> None:

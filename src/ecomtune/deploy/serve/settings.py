@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ecomtune.errors import EcomtuneError
 
 API_KEY_ENV = "ECOMTUNE_API_KEY"
+FLAGS = {"batching": "--no-batching", "shutdown_timeout_s": "--shutdown-timeout"}  # the rest: --max-batch etc.
 
 
 class ServeError(EcomtuneError):
@@ -52,6 +53,7 @@ class ServeSettings(BaseModel):
             errors = exc.errors()
             first = errors[0]
             option = ".".join(str(p) for p in first["loc"]) or "settings"
+            flag = FLAGS.get(option, "--" + option.replace("_", "-"))
             value = "" if first["type"] == "missing" else f", got {first.get('input')!r}"
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise ServeError(f"serve option `{option}`: {first['msg']}{value}{more}") from None
+            raise ServeError(f"serve option `{option}` ({flag}): {first['msg']}{value}{more}") from None

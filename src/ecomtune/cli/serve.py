@@ -1,0 +1,67 @@
+"""`ecomtune serve RUN_DIR [RUN_DIR ...]`: an HTTP service (FastAPI + uvicorn) for one or more run directories."""
+from __future__ import annotations
+
+import typer
+
+from ecomtune.cli.app import app
+from ecomtune.cli.options import DEVICE
+from ecomtune.console import console
+
+
+@app.command()
+def serve(
+    run_dirs: list[str] = typer.Argument(..., help="Run directories; NAME=RUN_DIR or NAME@VERSION=RUN_DIR to name "
+                                         "one (default: the manifest's name, version = its creation time)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, "--port", "-p", help="TCP port (0: any free port)."),
+    max_batch: int = typer.Option(32, "--max-batch", help="Most texts merged into one micro-batch."),
+    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="Longest a text waits for others to join."),
+    bucket_size: int = typer.Option(16, "--bucket-size", help="Texts per forward pass within a micro-batch "
+                                    "(sorted by token length, so each pass pads to similar lengths)."),
+    no_batching: bool = typer.Option(False, "--no-batching", help="Run every request on its own."),
+    cache_size: int = typer.Option(10_000, "--cache-size", help="Predictions kept in the LRU cache (0: off)."),
+    max_text_chars: int = typer.Option(4000, "--max-text-chars", help="Longest text accepted."),
+    max_items: int = typer.Option(64, "--max-items", help="Most texts per request."),
+    api_key: str = typer.Option(None, "--api-key", envvar="ECOMTUNE_API_KEY", show_envvar=True,
+                                help="Require this key (X-API-Key or Authorization: Bearer) on /v1/*."),
+    shutdown_timeout: float = typer.Option(30.0, "--shutdown-timeout", help="Seconds in-flight requests get to "
+                                           "finish on SIGTERM / Ctrl+C."),
+    monitor_window: int = typer.Option(1000, "--monitor-window", help="Recent predictions the drift monitor "
+                                       "compares with the run's reference profile."),
+    device: str = DEVICE,
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request (uvicorn access log)."),
+):
+    """Serve models over HTTP: POST /v1/classify, /v1/taxonomy; GET /v1/models, /v1/monitor, /readyz, /metrics.
+
+    Example: ecomtune serve runs/sentiment-en runs/taxonomy-en --port 8000
+    Two versions side by side: ecomtune serve sentiment@v1=runs/old sentiment@v2=runs/new
+    Docs of the running service: http://127.0.0.1:8000/docs
+    """
+    from transformers.utils import logging as hf_logging
+
+    from ecomtune.deploy.serve import ServeSettings
+    from ecomtune.deploy.serve import serve as run_service
+
+    hf_logging.disable_progress_bar()  # a service's log is not a terminal
+
+    settings = ServeSettings.build(
+        host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms, bucket_size=bucket_size,
+        batching=not no_batching, cache_size=cache_size, max_text_chars=max_text_chars, max_items=max_items,
+        api_key=api_key, shutdown_timeout_s=shutdown_timeout, monitor_window=monitor_window, device=device)
+
+    def announce(url: str, specs: list) -> None:
+        console.print(f"[bold cyan]ecomtune[/] serving on [bold]{url}[/] (docs: {url}/docs) — loading "
+                      f"{len(specs)} model{'s' if len(specs) > 1 else ''}:")
+        for spec in specs:
+            console.print(f"  {spec.ref:<40} {spec.task:<10} {spec.run_dir}")
+        mode = (f"micro-batching ≤{settings.max_batch} texts / {settings.max_wait_ms:g} ms, buckets of "
+                f"{settings.bucket_size}" if settings.batching else "no batching")
+        console.print(f"  {mode}; cache {settings.cache_size or 'off'}; "
+                      f"API key {'required' if settings.api_key else 'off'}")
+
+    def ready(state) -> None:
+        console.print(f"[bold cyan]ecomtune[/] ready: {', '.join(m.ref for m in state.registry)} — Ctrl+C stops")
+
+    run_service(run_dirs, settings, log_level=log_level, access_log=access_log, announce=announce, on_ready=ready)
+    console.print("[bold cyan]ecomtune[/] stopped")
