@@ -183,4 +183,22 @@ def models() -> list[dict]:
     return list_backbones()
 
 
-__all__ = ["baseline", "check_data", "compare", "evaluate", "export", "load", "models", "monitor", "predict", "predict_file", "pretrain", "train"]
+def create_app(run_dirs: list[str | Path], settings=None, **options):
+    """The FastAPI app serving run directories (`RUN_DIR`, `NAME=RUN_DIR` or `NAME@VERSION=RUN_DIR`), e.g. for
+    `uvicorn` or tests; `settings` is a `ServeSettings` or dict, `options` override it (see `serve`)."""
+    from ecomtune.deploy.serve import ServeSettings
+    from ecomtune.deploy.serve import create_app as _create_app
+
+    return _create_app(run_dirs, ServeSettings.build(settings, **options))
+
+
+def serve(run_dirs: list[str | Path], **settings) -> None:
+    """Serve run directories over HTTP until SIGTERM/Ctrl+C (blocking). Settings: host, port, max_batch,
+    max_wait_ms, bucket_size, batching, cache_size, max_text_chars, max_items, api_key, shutdown_timeout_s,
+    monitor_window, device — see `ecomtune.deploy.serve.ServeSettings`."""
+    from ecomtune.deploy.serve import serve as _serve
+
+    _serve(run_dirs, settings)
+
+
+__all__ = ["baseline", "check_data", "compare", "create_app", "evaluate", "export", "load", "models", "monitor", "predict", "predict_file", "pretrain", "serve", "train"]

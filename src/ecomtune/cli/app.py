@@ -49,6 +49,7 @@ def _register() -> None:
         monitor,
         predict,
         pretrain,
+        serve,
         train,
     )
 
