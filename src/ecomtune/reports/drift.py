@@ -38,7 +38,7 @@ def plot_drift(reports: dict, path: str | Path) -> Path:
                 psi = "-" if s["psi"] is None else f"{s['psi']:.2f}"
                 titles.append(f"{psi} {s['verdict']}" if len(feeds) == 1 else f"{_short(feed, 14)} {psi}")
             ax.set_title(f"{name} — PSI {', '.join(titles)}", fontsize=9)
-            ax.set_xticks(x, [_short(b, 12) for b in first["bins"]], rotation=45 if len(x) > 4 else 0,
+            ax.set_xticks(x, [_short(b, 16) for b in first["bins"]], rotation=45 if len(x) > 4 else 0,
                           ha="right" if len(x) > 4 else "center", fontsize=7)
             ax.set_ylabel("share of rows", fontsize=8)
             ax.grid(axis="y", alpha=0.3)

@@ -50,7 +50,7 @@ def bin_labels(edges: list[float], percent: bool = False) -> list[str]:
     fmt = (lambda v: f"{v * 100:g}%") if percent else (lambda v: f"{v:g}")
     if not edges:
         return ["all"]
-    names = [f"≤{fmt(edges[0])}"]
+    names = [fmt(edges[0]) if edges[0] == 0 else f"≤{fmt(edges[0])}"]  # rates and counts cannot go below 0
     names += [f"({fmt(a)}, {fmt(b)}]" for a, b in pairwise(edges)]
     return names + [f">{fmt(edges[-1])}"]
 
