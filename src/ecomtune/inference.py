@@ -13,30 +13,58 @@ import torch
 from transformers import AutoTokenizer
 
 from ecomtune.methods.threshold import apply_threshold
-from ecomtune.rundir import load_backbone, load_heads, read_manifest
+from ecomtune.rundir import read_manifest
+from ecomtune.runtimes import load_runtime
+from ecomtune.runtimes.torch import TorchRuntime
 from ecomtune.tasks.labels import LabelSpace
-from ecomtune.tasks.network import TextClassifier
 from ecomtune.tasks.registry import TASKS
 from ecomtune.tasks.text import apply_template
-from ecomtune.training.device import autocast, resolve_device, resolve_precision
+from ecomtune.training.device import resolve_device, resolve_precision
 
 
 class ExpertModel:
-    """A fine-tuned model ready to predict. Build it with `ExpertModel.load(run_dir)` (or `ecomtune.load`)."""
+    """A fine-tuned model ready to predict. Build it with `ExpertModel.load(run_dir)` (or `ecomtune.load`).
 
-    def __init__(self, model: TextClassifier, tokenizer, space: LabelSpace, task: str, max_length: int,
-                 device: torch.device, precision: str, manifest: dict | None = None,
-                 template: str | None = None):
-        self.model = model.eval().to(device)
+    `runtime` runs the network: PyTorch for a trained run, int8 PyTorch or ONNX Runtime for a compressed one.
+    """
+
+    def __init__(self, runtime, tokenizer, space: LabelSpace, task: str, max_length: int,
+                 manifest: dict | None = None, template: str | None = None):
+        self.runtime = runtime
         self.tokenizer = tokenizer
         self.space = space
         self.task = task
         self.max_length = max_length
-        self.device = device
-        self.precision = precision
         self.manifest = manifest or {}
         self.template = template
         self.threshold = self.manifest.get("head", {}).get("threshold")  # tuned decision threshold, or None
+
+    @classmethod
+    def from_network(cls, model, tokenizer, space: LabelSpace, task: str, max_length: int, device: torch.device,
+                     precision: str, manifest: dict | None = None, template: str | None = None) -> ExpertModel:
+        """Wrap an in-memory PyTorch `TextClassifier` (what training has just produced)."""
+        return cls(TorchRuntime(model, device, precision), tokenizer, space, task, max_length, manifest, template)
+
+    @property
+    def model(self):
+        """The PyTorch network (torch and torch-int8 runtimes; an ONNX run has none)."""
+        return getattr(self.runtime, "model", None)
+
+    @property
+    def device(self) -> torch.device:
+        return self.runtime.device
+
+    @property
+    def precision(self) -> str:
+        return self.runtime.precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self.runtime.precision = value
+
+    def logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One batch through the network: a logits tensor per label level."""
+        return self.runtime(input_ids, mask)
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "auto", precision: str = "auto") -> ExpertModel:
@@ -44,14 +72,11 @@ class ExpertModel:
         run_dir = Path(run_dir)
         manifest = read_manifest(run_dir)
         head = manifest["head"]
-        space = LabelSpace.from_dict(manifest["label_space"])
-        backbone = load_backbone(run_dir, manifest)
-        tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
-        model = TextClassifier(backbone, space.sizes, pooling=head["pooling"])
-        model.heads.load_state_dict({k.removeprefix("heads."): v for k, v in load_heads(run_dir).items()})
         dev = resolve_device(device)
-        return cls(model, tokenizer, space, manifest["task"], head["max_length"], dev,
-                   resolve_precision(precision, dev), manifest, template=head.get("template"))
+        runtime = load_runtime(run_dir, manifest, dev, resolve_precision(precision, dev))
+        tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
+        return cls(runtime, tokenizer, LabelSpace.from_dict(manifest["label_space"]), manifest["task"],
+                   head["max_length"], manifest, template=head.get("template"))
 
     def _batches(self, texts: list[str], batch_size: int):
         enc = self.tokenizer(apply_template(texts, self.template), truncation=True, max_length=self.max_length)
@@ -88,9 +113,7 @@ class ExpertModel:
                             console=console, transient=True)
         for idx, input_ids, mask in batches:
             start = time.perf_counter()
-            with autocast(self.device, self.precision):
-                out = self.model(input_ids.to(self.device), mask.to(self.device))
-            ids, level_probs = decode(out["logits"], self.space)
+            ids, level_probs = decode(self.logits(input_ids, mask), self.space)
             pred[idx] = ids.cpu().numpy()
             for level, p in enumerate(level_probs):
                 probs[level][idx] = p.float().cpu().numpy()

@@ -49,9 +49,26 @@ def load_backbone(run_dir: Path, manifest: dict):
     from ecomtune.methods.adapters import has_adapter, load_adapter
 
     model_dir = Path(run_dir) / "model"
+    if (manifest.get("backbone") or {}).get("pruned_heads"):
+        return _pruned_backbone(model_dir, manifest)
     if not has_adapter(model_dir):
         return AutoModel.from_pretrained(model_dir, dtype=torch.float32)
     return load_adapter(_base_backbone(run_dir, manifest), model_dir)
+
+
+def _pruned_backbone(model_dir: Path, manifest: dict):
+    """Head-pruned weights have smaller shapes than the config says: build, cut to shape, then load."""
+    from transformers import AutoConfig, AutoModel
+
+    from ecomtune.methods.prune import restore_pruned_structure
+
+    model = AutoModel.from_config(AutoConfig.from_pretrained(model_dir), dtype=torch.float32)
+    restore_pruned_structure(model, manifest)
+    missing = model.load_state_dict(load_file(str(model_dir / "model.safetensors")), strict=False).missing_keys
+    if missing:
+        raise RunDirError(f"{model_dir / 'model.safetensors'}: missing weights {missing[:3]} — the run directory is "
+                          "incomplete; prune the source run again")
+    return model.eval()
 
 
 def _base_backbone(run_dir: Path, manifest: dict):

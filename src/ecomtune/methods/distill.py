@@ -118,13 +118,10 @@ def _transfer_texts(recipe: Recipe, prepared, notes: list[str]) -> list[str]:
 @torch.inference_mode()
 def teacher_probabilities(expert, texts: list[str], temperature: float, batch_size: int = 64) -> np.ndarray:
     """softmax(logits / T) of every level, concatenated: [n, sum(sizes)], in input order."""
-    from ecomtune.training.device import autocast
-
     offsets = np.cumsum([0] + expert.space.sizes)
     out = np.zeros((len(texts), offsets[-1]), dtype=np.float32)
     for idx, input_ids, mask in expert._batches(texts, batch_size):
-        with autocast(expert.device, expert.precision):
-            logits = expert.model(input_ids.to(expert.device), mask.to(expert.device))["logits"]
+        logits = expert.logits(input_ids, mask)
         for level, lg in enumerate(logits):
             out[idx, offsets[level]:offsets[level + 1]] = (lg.float() / temperature).softmax(-1).cpu().numpy()
     return out

@@ -19,25 +19,39 @@ def _layer_count_key(config) -> str | None:
     return next((k for k in LAYER_COUNT_KEYS if isinstance(getattr(config, k, None), int)), None)
 
 
-def _cut_config(config, n_before: int, keep: int) -> list[str]:
-    """Cut the layer count and per-layer lists of one config in place; returns the keys changed."""
+def _cut_config(config, n_before: int, indices: list[int]) -> list[str]:
+    """Keep the settings of the layers at `indices` in one config, in place; returns the keys changed."""
     changed = []
+    position = {old: new for new, old in enumerate(indices)}
     key = _layer_count_key(config)
     if key is not None and getattr(config, key) == n_before:
-        setattr(config, key, keep)
+        setattr(config, key, len(indices))
         changed.append(key)
     for name, value in list(vars(config).items()):
         # per-layer settings: a list with one entry per layer (`layer_types`, `mlp_only_layers` aside: those
         # hold layer indices, handled below)
         if isinstance(value, (list, tuple)) and len(value) == n_before and name != "architectures":
-            setattr(config, name, type(value)(value[:keep]))
+            setattr(config, name, type(value)(value[i] for i in indices))
             changed.append(name)
         elif name in ("mlp_only_layers", "full_attention_layers", "no_rope_layers_idx") and isinstance(value, list):
-            setattr(config, name, [i for i in value if isinstance(i, int) and i < keep])
+            setattr(config, name, [position[i] for i in value if isinstance(i, int) and i in position])
             changed.append(name)
-        elif name == "max_window_layers" and isinstance(value, int) and value > keep:
-            setattr(config, name, keep)
+        elif name == "max_window_layers" and isinstance(value, int):
+            setattr(config, name, sum(1 for i in indices if i < value))
             changed.append(name)
+    return changed
+
+
+def remap_layer_config(backbone: nn.Module, n_before: int, indices: list[int]) -> list[str]:
+    """Cut the backbone's config(s) to the layers at `indices`; an error if no layer count is found."""
+    configs = [backbone.config]
+    text = backbone.config.get_text_config() if hasattr(backbone.config, "get_text_config") else None
+    if text is not None and text is not backbone.config:
+        configs.append(text)
+    changed = [key for config in configs for key in _cut_config(config, n_before, list(indices))]
+    if not changed:
+        raise RecipeError(f"cannot find the layer count in the config of {type(backbone).__name__} — this backbone "
+                          "cannot drop layers")
     return changed
 
 
@@ -65,12 +79,5 @@ def truncate_layers(backbone: nn.Module, keep: int) -> dict:
     if keep == n:
         return {"layers_before": n, "layers_after": n}
     del layers[keep:]
-    configs = [backbone.config]
-    text = backbone.config.get_text_config() if hasattr(backbone.config, "get_text_config") else None
-    if text is not None and text is not backbone.config:
-        configs.append(text)
-    changed = [key for config in configs for key in _cut_config(config, n, keep)]
-    if not changed:
-        raise RecipeError(f"`model.keep_layers`: cannot find the layer count in the config of "
-                          f"{type(backbone).__name__} — remove `model.keep_layers` for this backbone")
+    remap_layer_config(backbone, n, list(range(keep)))
     return {"layers_before": n, "layers_after": keep}

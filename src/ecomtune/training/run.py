@@ -183,7 +183,7 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
     trainable = sum(p.numel() for g in trainer.optimizer.param_groups for p in g["params"])
 
     say("evaluating on the test split")
-    expert = ExpertModel(model, tokenizer, prepared.space, recipe.task, max_len, device, precision,
+    expert = ExpertModel.from_network(model, tokenizer, prepared.space, recipe.task, max_len, device, precision,
                          template=template)
     threshold = tune_threshold(expert, prepared, recipe)  # `evaluation.threshold`, applied to every metric below
     cost: dict = {}

@@ -1,0 +1,106 @@
+"""`onnx` and `onnx-int8`: export the whole classifier (backbone + pooling + heads; adapters merged first) to ONNX
+and run it on ONNX Runtime; `onnx-int8` then quantizes the weights to int8 (ONNX Runtime dynamic quantization:
+MatMul weights per output channel, the embedding table per tensor).
+
+The export is checked before anything is written: the ONNX model must give the PyTorch logits on real texts.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecomtune.errors import EcomtuneError
+from ecomtune.runtimes.onnx import OnnxRuntime, import_onnxruntime
+
+OPSET = 18
+FILE = "model.onnx"
+MAX_EXPORT_DIFF = 1e-3  # fp32 export vs PyTorch, max |logit difference|
+SINGLE_FILE_BYTES = 1_800_000_000  # protobuf's 2 GB limit: bigger models keep their weights in model.onnx.data
+
+
+class _Logits(nn.Module):
+    """(input_ids, attention_mask) -> one logits tensor per label level: the graph ONNX sees."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+
+    def forward(self, input_ids, attention_mask):
+        return tuple(self.network(input_ids, attention_mask)["logits"])
+
+
+def export(network, path: Path, sample: tuple[torch.Tensor, torch.Tensor]) -> Path:
+    """torch.export-based ONNX export with dynamic batch and sequence length."""
+    import_onnxruntime()
+    n_levels = len(network.heads)
+    outputs = [f"logits_{i}" for i in range(n_levels)]
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+            **{name: {0: "batch"} for name in outputs}}
+    size = sum(p.numel() * p.element_size() for p in network.parameters())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Logits(network.eval()), sample, str(path), input_names=["input_ids", "attention_mask"],
+                          output_names=outputs, dynamic_axes=axes, opset_version=OPSET, dynamo=True,
+                          external_data=size > SINGLE_FILE_BYTES, verbose=False)
+    return path
+
+
+def max_difference(network, path: Path, batches) -> float:
+    """Largest |logit| difference between PyTorch and ONNX Runtime over the sample batches."""
+    session = OnnxRuntime(path, torch.device("cpu"))
+    worst = 0.0
+    with torch.inference_mode():
+        for input_ids, mask in batches:
+            ref = network(input_ids, mask)["logits"]
+            got = session(input_ids, mask)
+            worst = max(worst, *(float((r.float() - g).abs().max()) for r, g in zip(ref, got)))
+    return worst
+
+
+def quantize(source: Path, target: Path) -> Path:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    return target
+
+
+class OnnxExport:
+    """The two ONNX methods differ only in the int8 step."""
+
+    def __init__(self, int8: bool):
+        self.int8 = int8
+        self.DESCRIPTION = "ONNX Runtime, int8 weights" if int8 else "ONNX Runtime, fp32"
+
+    def check(self, options: dict) -> None:
+        import_onnxruntime()
+        try:
+            import onnx  # noqa: F401
+            import onnxscript  # noqa: F401
+        except ImportError:
+            raise EcomtuneError("ONNX export needs onnx and onnxscript — `pip install ecomtune[onnx]`") from None
+
+    def run(self, network, model_dir: Path, context) -> dict:
+        batches = context.sample_batches
+        context.say("exporting to ONNX")
+        fp32 = export(network, model_dir / (FILE if not self.int8 else "model-fp32.onnx"), batches[0])
+        diff = max_difference(network, fp32, batches)
+        if not np.isfinite(diff) or diff > MAX_EXPORT_DIFF:
+            raise EcomtuneError(f"the ONNX export gives different logits from PyTorch (max |diff| {diff:.2g}) — "
+                                "report this backbone; `--method int8` works without ONNX")
+        runtime = {"name": "onnx", "file": f"model/{FILE}", "opset": OPSET, "weights": "fp32",
+                   "export_max_abs_diff": diff}
+        if self.int8:
+            context.say("quantizing the ONNX weights to int8")
+            quantize(fp32, model_dir / FILE)
+            for leftover in model_dir.glob("model-fp32.onnx*"):
+                leftover.unlink()
+            runtime["weights"] = "int8"
+        return {"runtime": runtime}
+
+
+FP32 = OnnxExport(int8=False)
+INT8 = OnnxExport(int8=True)

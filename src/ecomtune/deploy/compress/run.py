@@ -1,0 +1,226 @@
+"""Compress one run directory: check → load fp32 (adapter merged) → method → new run dir → measure both → report.
+
+The new directory is written under a temporary name and renamed at the end, so a crash never leaves a
+half-written run directory that looks finished.
+"""
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from ecomtune.console import console
+from ecomtune.errors import RunDirError
+from ecomtune.inference import ExpertModel
+from ecomtune.recipes import Recipe
+from ecomtune.rundir import MANIFEST, dir_size_mb, read_manifest, write_manifest
+from ecomtune.runtimes import runtime_name
+from ecomtune.tasks.registry import TASKS
+
+SKIP = ("model", "checkpoints", "compress.json", "compress.md", MANIFEST)
+LATENCY_ROWS = 100  # single-text requests timed for the latency percentiles
+
+
+def say(message: str) -> None:
+    console.print(f"[dim]compress[/] {message}")
+
+
+def _check_source(run_dir: Path, manifest: dict, method: str) -> None:
+    runtime = runtime_name(manifest)
+    if runtime != "torch":
+        raise RunDirError(f"{run_dir}: already compressed ({runtime}) — compress the original run directory instead"
+                          f" (`{(manifest.get('compression') or {}).get('source', 'the source run')}`)")
+    adapter = manifest.get("adapter") or {}
+    if adapter and not adapter.get("merged"):
+        from ecomtune.methods.adapters import check_mergeable
+
+        check_mergeable(adapter["method"])
+
+
+def _load_fp32(run_dir: Path, manifest: dict) -> ExpertModel:
+    expert = ExpertModel.load(run_dir, device="cpu", precision="fp32")
+    adapter = manifest.get("adapter") or {}
+    if adapter and not adapter.get("merged"):
+        from ecomtune.methods.adapters import merge_adapter
+
+        expert.model.backbone = merge_adapter(expert.model.backbone, adapter["method"])
+    return expert
+
+
+def _test_set(expert: ExpertModel, recipe: Recipe, data: Path | None, rows: int | None):
+    """Texts and encoded labels to measure on: a labelled file, or the run's own test split."""
+    from ecomtune.data.prepare import load_labelled, prepare_data
+
+    if data is not None:
+        texts, raw, _ = load_labelled(str(data), recipe, expert.space.levels)
+    else:
+        test = prepare_data(recipe).test
+        texts, raw = test.texts, test.raw_labels
+    keep = [i for i, r in enumerate(raw) if expert.space.knows(r)]
+    if rows:
+        keep = keep[:rows]
+    return [texts[i] for i in keep], expert.space.encode([raw[i] for i in keep])
+
+
+def measure(expert: ExpertModel, texts: list[str], truth: np.ndarray, batch_size: int = 32) -> dict:
+    """Quality, batched throughput (length-sorted batches) and one-text-at-a-time latency on the same texts."""
+    expert.predict_arrays(texts[:batch_size], batch_size)  # warm-up: lazy init, kernel selection
+    start = time.perf_counter()
+    pred, _ = expert.predict_arrays(texts, batch_size)
+    seconds = time.perf_counter() - start
+    single: list[float] = []
+    for text in texts[:LATENCY_ROWS]:
+        expert.predict_arrays([text], 1, single)
+    metrics = TASKS.get(expert.task).metrics.compute(truth, pred, expert.space)
+    return {"metrics": {k: metrics[k] for k in ("accuracy", "macro_f1") if k in metrics} or metrics,
+            "texts_per_second": round(len(texts) / seconds, 2), "batch_size": batch_size,
+            "latency_ms_p50": round(float(np.percentile(single, 50)) * 1000, 2),
+            "latency_ms_p95": round(float(np.percentile(single, 95)) * 1000, 2),
+            "rows": len(texts), "predictions": pred}
+
+
+def _context(expert: ExpertModel, recipe: Recipe, manifest: dict, source: Path, options: dict, texts: list[str]):
+    """What methods may use: real sample batches, labelled validation batches, training batches."""
+    from ecomtune.data.prepare import prepare_data
+
+    prepared: dict = {}
+
+    def data():
+        if "data" not in prepared:
+            prepared["data"] = prepare_data(recipe)
+        return prepared["data"]
+
+    def labelled(split, batch_size: int, limit: int | None, shuffle: bool):
+        order = list(range(len(split.texts)))
+        if shuffle:
+            random.Random(recipe.training.seed).shuffle(order)
+        order = order[:limit] if limit else order
+        texts_ = [split.texts[i] for i in order]
+        labels = torch.as_tensor(split.labels[order], dtype=torch.long)
+        return [(ids, mask, labels[idx]) for idx, ids, mask in expert._batches(texts_, batch_size)]
+
+    sample = [(ids, mask) for _, ids, mask in expert._batches(texts[:64], 16)]
+    rows = options.get("importance_rows") or 512
+    return SimpleNamespace(
+        options=options, manifest=manifest, source=source, say=say, sample_batches=sample,
+        labelled_batches=lambda: labelled(data().validation, 32, rows, False),
+        train_batches=lambda: labelled(data().train, 16, None, True))
+
+
+def _copy_run(source: Path, target: Path) -> None:
+    target.mkdir(parents=True)
+    for item in source.iterdir():
+        if item.name in SKIP or item.name.endswith(".tmp"):
+            continue
+        (shutil.copytree if item.is_dir() else shutil.copy2)(item, target / item.name)
+    (target / "model").mkdir()
+
+
+def compress(run_dir: str | Path, method: str, out: str | Path | None = None, overwrite: bool = False,
+             data: str | Path | None = None, rows: int | None = None, **options) -> Path:
+    """Write a compressed copy of `run_dir` (method: int8 | onnx | onnx-int8 | prune) and measure it against the
+    original on the same test texts; returns the new run directory (its compress.json/.md hold the comparison)."""
+    from ecomtune.deploy.compress import COMPRESSORS
+    from ecomtune.deploy.compress.report import write_report
+
+    source = Path(run_dir)
+    compressor = COMPRESSORS.get(method)
+    manifest = read_manifest(source)
+    _check_source(source, manifest, method)
+    compressor.check(options)
+    target = Path(out) if out else source.with_name(f"{source.name}-{method}")
+    if target.exists() and any(target.iterdir()):
+        if not overwrite:
+            raise RunDirError(f"{target} already exists — pass --overwrite to replace it, or --out another folder")
+    recipe = Recipe.model_validate(manifest["recipe"])
+
+    say(f"loading {source} (fp32)")
+    expert = _load_fp32(source, manifest)
+    texts, truth = _test_set(expert, recipe, Path(data) if data else None, rows)
+    if not texts:
+        raise RunDirError(f"{data or source}: no test rows with labels the model knows — pass --data FILE")
+    say(f"measuring the original on {len(texts)} test texts")
+    before = {"torch fp32": measure(expert, texts, truth)}
+    default_precision = manifest.get("cost", {}).get("precision")
+    if default_precision and default_precision != "fp32":
+        expert.precision = default_precision
+        before[f"torch {default_precision}"] = measure(expert, texts, truth)
+        expert.precision = "fp32"
+
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _copy_run(source, tmp)
+    expert.tokenizer.save_pretrained(tmp / "model")
+    context = _context(expert, recipe, manifest, source, options, texts)
+    with torch.no_grad() if method != "prune" else torch.enable_grad():
+        updates = compressor.run(expert.model, tmp / "model", context)
+
+    new_manifest = _updated_manifest(manifest, updates, method, source, options)
+    write_manifest(tmp, new_manifest)
+    say("measuring the compressed copy")
+    compressed = ExpertModel.load(tmp, device="cpu", precision="fp32")
+    after = measure(compressed, texts, truth)
+    result = _result(before, after, new_manifest, method, compressor.DESCRIPTION, source, tmp, data, rows)
+    new_manifest["compression"]["result"] = {k: v for k, v in result.items() if k != "rows_table"}
+    new_manifest["cost"].update({"model_size_mb": result["after"]["size_mb"],
+                                 "inference_samples_per_second": after["texts_per_second"],
+                                 "inference_latency_ms_p50": after["latency_ms_p50"],
+                                 "inference_latency_ms_p95": after["latency_ms_p95"],
+                                 "inference_batch_size": after["batch_size"], "precision": "fp32"})
+    if data is None and rows is None:
+        new_manifest["metrics"]["test"] = TASKS.get(compressed.task).metrics.compute(
+            truth, after["predictions"], compressed.space)
+    write_manifest(tmp, new_manifest)
+    write_report(tmp, result)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+    say(f"wrote {target}")
+    return target
+
+
+def _updated_manifest(manifest: dict, updates: dict, method: str, source: Path, options: dict) -> dict:
+    new = {**manifest, "backbone": {**manifest["backbone"], **updates.get("backbone", {})},
+           "cost": dict(manifest.get("cost", {})), "metrics": dict(manifest.get("metrics", {}))}
+    if updates.get("runtime"):
+        new["runtime"] = updates["runtime"]
+    if manifest.get("adapter"):
+        new["adapter"] = {**manifest["adapter"], "merged": True}
+    new["compression"] = {"method": method, "source": source.name, "source_name": manifest.get("name"),
+                          "options": {k: v for k, v in options.items() if v is not None}}
+    if updates.get("pruning"):
+        new["compression"]["pruning"] = updates["pruning"]
+    new["name"] = f"{manifest.get('name', source.name)}-{method}"
+    new["source_metrics"] = manifest.get("metrics", {})
+    return new
+
+
+def _result(before: dict, after: dict, manifest: dict, method: str, description: str, source: Path, target: Path,
+            data, rows) -> dict:
+    base = before["torch fp32"]
+    size_before = round(dir_size_mb(source / "model"), 1)
+    size_after = round(dir_size_mb(target / "model"), 1)
+    agreement = float((after["predictions"] == base["predictions"]).all(axis=1).mean())
+
+    def row(m: dict, size: float) -> dict:
+        return {"metrics": m["metrics"], "texts_per_second": m["texts_per_second"],
+                "latency_ms_p50": m["latency_ms_p50"], "latency_ms_p95": m["latency_ms_p95"], "size_mb": size}
+
+    main = "accuracy" if "accuracy" in base["metrics"] else next(iter(base["metrics"]))
+    return {
+        "method": method, "description": description, "source": str(source), "rows": base["rows"],
+        "data": str(data) if data else "test split", "rows_limit": rows, "batch_size": base["batch_size"],
+        "threads": torch.get_num_threads(), "runtime": manifest.get("runtime", {"name": "torch"}),
+        "before": {name: row(m, size_before) for name, m in before.items()},
+        "after": row(after, size_after),
+        "agreement_with_fp32": round(agreement, 4),
+        "quality_metric": main,
+        "quality_change_points": round((after["metrics"][main] - base["metrics"][main]) * 100, 2),
+        "speedup_vs_fp32": round(after["texts_per_second"] / base["texts_per_second"], 2),
+        "size_ratio": round(size_after / size_before, 3) if size_before else None,
+    }
