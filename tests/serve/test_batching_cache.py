@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,6 +24,8 @@ class FakeModel:
         self.calls.append(list(texts))
         if self.fail_on in texts:
             raise RuntimeError(f"cannot read {self.fail_on}")
+        if "99" in texts:  # a slow batch: later requests queue up behind it
+            time.sleep(0.2)
         x = np.array([int(t) for t in texts])
         return x[:, None], [np.stack([1 - x / 100, x / 100], axis=1).astype(np.float32)]
 
@@ -55,6 +58,28 @@ def test_batches_never_exceed_max_batch_and_a_request_can_span_batches():
     results = run(_submit_all(MicroBatcher(model, max_batch=4, max_wait_ms=100), requests))
     assert [len(c) for c in model.calls] == [4, 4, 4, 1]
     assert results[-1][0][:, 0].tolist() == list(range(30, 37))  # reassembled across three batches
+
+
+def test_a_lone_client_does_not_wait_for_company_once_traffic_is_sequential():
+    model = FakeModel()
+
+    async def scenario():
+        batcher = MicroBatcher(model, max_batch=32, max_wait_ms=400).start()
+        await batcher.submit(["1"])  # the first batch waits: traffic might overlap
+        start = time.perf_counter()
+        for i in range(5):  # one request at a time: nothing to wait for
+            await batcher.submit([str(i)])
+        sequential = time.perf_counter() - start
+        slow = asyncio.ensure_future(batcher.submit(["99"]))
+        await asyncio.sleep(0.05)
+        both = await asyncio.gather(batcher.submit(["8"]), batcher.submit(["9"]))  # overlap: merged again
+        await slow
+        await batcher.stop(5)
+        return sequential, both
+
+    sequential, both = run(scenario())
+    assert sequential < 0.3  # five 400 ms waits would be 2 s
+    assert [len(c) for c in model.calls] == [1] * 7 + [2] and [b[0][0, 0] for b in both] == [8, 9]
 
 
 def test_without_batching_each_request_runs_alone():

@@ -3,7 +3,9 @@
 How a batch forms: the worker thread sleeps until a text is queued, then waits until `max_batch` texts are
 queued or the oldest has waited `max_wait_ms` (measured from its arrival, so a busy worker adds no extra wait),
 and takes at most `max_batch` texts, oldest first. Requests are split into texts, so a large request can share
-a batch with small ones.
+a batch with small ones. Under low traffic the wait is skipped: when the previous batch held one request and one
+request is queued, nothing suggests another is coming, so a lone client pays no batching delay; as soon as
+requests overlap again (two queued, or a merged batch), batches wait again.
 
 Where the CPU speed comes from: the batch goes to the model's `predict_arrays(texts, bucket_size)`, which sorts
 it by token length and runs it in buckets of `bucket_size` texts, so each forward pass pads to similar lengths
@@ -77,7 +79,7 @@ def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
 class MicroBatcher:
     """Queues texts from many requests and runs them through `predict` on one dedicated thread.
 
-    `predict(texts) -> (pred [n, depth], probs per level [n, k])`, e.g. `lambda t: model.predict_arrays(t, 16)`.
+    `predict(texts) -> (pred [n, depth], probs per level [n, k])`, e.g. `lambda t: model.predict_arrays(t, 8)`.
     Hooks, thread-safe, errors ignored: `on_batch(n_texts, seconds)`, `on_queue(depth)`, `on_error(exc)`.
     """
 
@@ -96,6 +98,7 @@ class MicroBatcher:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._last_requests = 2  # requests in the previous batch; start by assuming traffic overlaps
 
     @property
     def depth(self) -> int:
@@ -142,7 +145,8 @@ class MicroBatcher:
                 return None  # stopping, and everything is done
             if self.enabled:
                 deadline = self._queue[0][2] + self.max_wait
-                while len(self._queue) < self.max_batch and not self._stopping:
+                lone = self._last_requests == 1 and self._queue[0][0] is self._queue[-1][0]
+                while len(self._queue) < self.max_batch and not self._stopping and not lone:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
@@ -151,6 +155,7 @@ class MicroBatcher:
             else:  # one request at a time: its texts were queued together
                 size = len(self._queue[0][0].texts)
             batch = [self._queue.popleft() for _ in range(size)]
+            self._last_requests = len({id(job) for job, _, _ in batch})
             depth = len(self._queue)
         self._safe(self.on_queue, depth)
         return batch

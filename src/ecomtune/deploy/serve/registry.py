@@ -157,7 +157,7 @@ class ModelRegistry:
 
 
 def load_served(spec: ModelSpec, device: str = "auto", warmup: bool = True, monitor_window: int = 1000,
-                bucket_size: int = 16) -> ServedModel:
+                bucket_size: int = 8) -> ServedModel:
     """Load a run's weights, warm it up and attach its drift monitor (blocking; run it in a thread)."""
     from ecomtune.inference import load
 
