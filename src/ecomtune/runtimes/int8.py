@@ -7,6 +7,7 @@ rebuilds the architecture from `config.json`, quantizes it and drops the stored 
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -26,7 +27,12 @@ MIN_EMBEDDING_ROWS = 1024  # smaller tables (positions, token types) stay fp32: 
 def quantize_backbone(backbone: nn.Module) -> nn.Module:
     """Every nn.Linear -> dynamic int8 with per-output-channel weight scales (noticeably more accurate than
     one scale per tensor for fine-tuned transformers)."""
-    return quantize_dynamic(backbone, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+    with warnings.catch_warnings():
+        # torch.ao.quantization announces its move to torchao; in torch 2.13 (pinned) it is present and works.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        return quantize_dynamic(backbone, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                inplace=True)
 
 
 def _quantized_linears(module: nn.Module) -> dict[str, nnqd.Linear]:

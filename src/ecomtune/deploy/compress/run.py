@@ -203,13 +203,12 @@ def _updated_manifest(manifest: dict, updates: dict, method: str, source: Path, 
 def _result(before: dict, after: dict, manifest: dict, method: str, description: str, source: Path, target: Path,
             data, rows) -> dict:
     base = before["torch fp32"]
-    size_before = round(dir_size_mb(source / "model"), 1)
-    size_after = round(dir_size_mb(target / "model"), 1)
+    size_before, size_after = dir_size_mb(source / "model"), dir_size_mb(target / "model")
     agreement = float((after["predictions"] == base["predictions"]).all(axis=1).mean())
 
     def row(m: dict, size: float) -> dict:
         return {"metrics": m["metrics"], "texts_per_second": m["texts_per_second"],
-                "latency_ms_p50": m["latency_ms_p50"], "latency_ms_p95": m["latency_ms_p95"], "size_mb": size}
+                "latency_ms_p50": m["latency_ms_p50"], "latency_ms_p95": m["latency_ms_p95"], "size_mb": round(size, 2)}
 
     main = "accuracy" if "accuracy" in base["metrics"] else next(iter(base["metrics"]))
     return {
@@ -222,5 +221,5 @@ def _result(before: dict, after: dict, manifest: dict, method: str, description:
         "quality_metric": main,
         "quality_change_points": round((after["metrics"][main] - base["metrics"][main]) * 100, 2),
         "speedup_vs_fp32": round(after["texts_per_second"] / base["texts_per_second"], 2),
-        "size_ratio": round(size_after / size_before, 3) if size_before else None,
+        "size_ratio": round(size_after / size_before, 4) if size_before else None,
     }
