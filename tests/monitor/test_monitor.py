@@ -98,6 +98,31 @@ def test_unk_rate(tiny_encoder):
     assert rates[1] == pytest.approx(0.5)
 
 
+def test_profile_of_a_two_level_model_without_unk_token():
+    """One predicted-label and one confidence signal per level; no unk_rate when the tokenizer has no unk token."""
+    from types import SimpleNamespace
+
+    from ecomtune.deploy.monitor import build_profile
+    from ecomtune.tasks.labels import LabelSpace
+
+    space = LabelSpace(["l1", "l2"], [["A", "F"], ["Shirts", "Shoes", "Tees"]])
+    texts = [f"product {i}" * (1 + i % 5) for i in range(100)]
+    pred = np.array([[i % 2, i % 3] for i in range(100)])
+    probs = [np.tile([0.9, 0.1], (100, 1)), np.tile([0.5, 0.3, 0.2], (100, 1))]
+    model = SimpleNamespace(space=space, task="taxonomy", max_length=32, tokenizer=SimpleNamespace(unk_token_id=None))
+    profile = build_profile(model, texts, pred, probs)
+    assert list(profile["signals"]) == ["predicted/l1", "predicted/l2", "confidence/l1", "confidence/l2",
+                                        "text_length"]
+    assert profile["skipped"] == {"unk_rate": "the tokenizer has no unknown token"}
+    assert profile["signals"]["predicted/l2"]["counts"] == [34, 33, 33]
+    assert profile["signals"]["confidence/l1"]["degenerate"]  # every top-1 probability is 0.9
+    assert profile["signals"]["confidence/l2"]["edges"][0] == pytest.approx(1 / 3 + (2 / 3) / 10, abs=1e-4)
+    report = check_drift(profile, texts, pred, probs)
+    assert report["action"] == "collecting" and report["rows"] == 100  # 100 < the default 200 rows
+    report = check_drift(profile, texts, pred, probs, min_rows=50)
+    assert report["action"] == "ok" and all(s["psi"] == 0 for s in report["signals"].values())
+
+
 # --- a trained run ------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -152,7 +152,7 @@ def drift_report(profile: dict, binned: np.ndarray, rows_seen: int | None = None
 
 
 def check_drift(profile: dict, texts: list[str], pred: np.ndarray, probs: list[np.ndarray], tokenizer=None,
-                max_length: int = 512, min_rows: int = 1, threshold: float = DRIFT, warn: float = WARN,
+                max_length: int = 512, min_rows: int = 200, threshold: float = DRIFT, warn: float = WARN,
                 thresholds: dict[str, float] | None = None) -> dict:
     """One drift report over a whole batch of rows (offline: a file), not a rolling window."""
     binned = bin_rows(profile["signals"], list(texts), pred, probs, tokenizer, max_length)
