@@ -10,6 +10,8 @@ a closed loop (each sends its next request when the previous answers) from this 
 httpx.AsyncClient); the server is a separate process (`ecomtune serve --cache-size 0`, so repeated texts are
 not answered from the cache). Holds /tmp/ecomtune-bench.lock while it runs, so benchmarks do not overlap.
 Goals: at 32 clients with micro-batching, throughput >= 80% of in-process batched predict, and p99 < 4x p50.
+The in-process figure is measured before and after the load and the faster one is kept (a shared machine's
+other work can only make a figure slower).
 """
 from __future__ import annotations
 
@@ -183,7 +185,8 @@ def main() -> None:
             print(f"waiting for {LOCK} (another benchmark is running)", flush=True)
             fcntl.flock(lock, fcntl.LOCK_EX)
         texts = review_texts(run, args.texts)
-        baseline = in_process(run, texts, args.batch_size, args.repeats)
+        before = in_process(run, texts, args.batch_size, args.repeats)
+        baseline = dict(before)
         print(f"in-process predict_arrays, batch {args.batch_size}: {baseline['texts_per_second']:.1f} texts/s "
               f"({len(texts)} reviews, {baseline['precision']} on {baseline['device']})", flush=True)
         results = {"run": str(run), "texts": len(texts), "cpu_count": os.cpu_count(), "in_process": baseline,
@@ -194,12 +197,18 @@ def main() -> None:
             rows = []
             for concurrency in levels:
                 row = asyncio.run(load_level(url, texts, concurrency, args.requests, args.max_seconds))
-                row["vs_in_process"] = row["texts_per_second"] / baseline["texts_per_second"]
                 rows.append(row)
                 print(f"  {mode:<12}{concurrency:>3} clients: {row['texts_per_second']:6.1f} texts/s  "
                       f"p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms", flush=True)
             results["modes"][mode] = {"server": " ".join(server.cmd[3:]), "exit_code": server.stop(),
                                       "levels": rows}
+        # measured again after the load: on a shared machine the ceiling is the faster of the two
+        after = in_process(run, texts, args.batch_size, 1)
+        baseline["texts_per_second"] = max(before["texts_per_second"], after["texts_per_second"])
+        baseline["before_after_texts_per_second"] = [before["texts_per_second"], after["texts_per_second"]]
+        for data in results["modes"].values():
+            for row in data["levels"]:
+                row["vs_in_process"] = row["texts_per_second"] / baseline["texts_per_second"]
 
     top = next((r for r in results["modes"]["batching"]["levels"] if r["concurrency"] == 32), None)
     if top is not None:
@@ -220,7 +229,8 @@ def main() -> None:
             print(f"{mode:<13}{r['concurrency']:>8}{r['requests']:>9}{r['texts_per_second']:>9.1f}"
                   f"{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['p99_ms'] / r['p50_ms']:>8.2f}{batch:>7}"
                   f"{r['vs_in_process']:>10.0%}" + (f"  {r['failures']} failed" if r["failures"] else ""))
-    print(f"{'in-process':<13}{'':>8}{baseline['texts']:>9}{baseline['texts_per_second']:>9.1f}")
+    print(f"{'in-process':<13}{'':>8}{baseline['texts']:>9}{baseline['texts_per_second']:>9.1f}   (before/after: "
+          + " / ".join(f"{v:.1f}" for v in baseline["before_after_texts_per_second"]) + ")")
     for name, goal in results.get("goals", {}).items():
         print(f"goal {name}: {goal['value']:.2f} (target {goal['target']}) {'PASS' if goal['pass'] else 'FAIL'}")
     print(f"-> {out}")

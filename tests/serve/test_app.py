@@ -276,3 +276,28 @@ def test_real_drift_monitor_reports_when_the_run_has_a_profile(classify_run):
         assert report["action"] in {"ok", "collecting", "fine-tune again"} and report["model"] == "sentiment"
     finally:
         c.__exit__(None, None, None)
+
+
+def test_a_failed_load_is_reported_by_readyz(classify_run, monkeypatch):
+    failures = []
+
+    def broken(*args, **kwargs):
+        raise OSError("model.safetensors: truncated file")
+
+    monkeypatch.setattr(service_module, "load_served", broken)
+    with TestClient(create_app([classify_run], on_failure=failures.append)) as c:
+        deadline = time.monotonic() + 10
+        while c.get("/readyz").json()["status"] == "loading" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ready = c.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json() == {"status": "failed", "detail": "OSError: model.safetensors: truncated file"}
+        assert "truncated file" in c.post("/v1/classify", json={"texts": ["ok"]}).json()["detail"]
+    assert len(failures) == 1
+
+
+def test_openapi_documents_the_typed_endpoints(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/classify", "/v1/taxonomy", "/v1/models", "/v1/monitor", "/healthz", "/readyz"} <= set(schema["paths"])
+    assert "PredictRequest" in schema["components"]["schemas"]
+    assert client.get("/docs").status_code == 200

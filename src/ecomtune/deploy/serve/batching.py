@@ -34,7 +34,7 @@ def _nothing(*_) -> None:
 class _Job:
     """The texts of one request and where their results go."""
 
-    __slots__ = ("future", "loop", "pending", "probs", "pred", "texts")
+    __slots__ = ("future", "loop", "pending", "pred", "probs", "texts")
 
     def __init__(self, texts: list[str], loop: asyncio.AbstractEventLoop):
         self.texts = texts

@@ -29,8 +29,8 @@ except ImportError:  # pragma: no cover - depends on the checkout
 
 FAMILIES = {"classify": "classify", "multitask": "classify", "taxonomy": "taxonomy"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-WARMUP_TEXTS = ["ok", "fits well, nice colour", "the fabric is thinner than in the photos and the size runs small, "
-                "so I sent it back and ordered one size up, which fits"]
+WARMUP_TEXTS = ["ok", "fits well, nice colour", ("the fabric is thinner than in the photos and the size runs small, "
+                                                 "so I sent it back and ordered one size up, which fits")]
 
 
 class ModelNotFound(EcomtuneError):

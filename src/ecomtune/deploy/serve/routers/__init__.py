@@ -13,7 +13,7 @@ async def predict_described(state: ServingState, served: ServedModel, texts: lis
     """The task's own description of each prediction (as `ExpertModel.predict`) plus `cached`; 500 on failure."""
     try:
         result = await state.predict(served, texts)
-    except Exception as exc:  # noqa: BLE001 - the worker survives; the client gets the reason
+    except Exception as exc:  # the worker survives; the client gets the reason
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR,
                             f"inference failed on {served.ref}: {type(exc).__name__}: {exc}") from exc
     describe = TASKS.get(served.task).model.describe
