@@ -6,7 +6,8 @@ imported lazily so that `import ecomtune` and `ecomtune --help` stay fast.
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "baseline", "check_data", "compare", "evaluate", "export", "load", "models", "predict", "predict_file", "pretrain", "train"]
+__all__ = ["__version__", "baseline", "check_data", "compare", "compress", "create_app", "evaluate", "export", "load", "models",
+           "monitor", "predict", "predict_file", "pretrain", "serve", "train"]
 
 
 def __getattr__(name: str):

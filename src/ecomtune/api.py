@@ -153,6 +153,16 @@ def compare(recipe: Recipe | str | Path | dict, methods: list[str], overrides: l
     return _compare(recipe, methods, overrides, out, tolerance, cost, definitions, overwrite, isolate)
 
 
+def compress(run_dir: str | Path, method: str, out: str | Path | None = None, overwrite: bool = False,
+             data: str | Path | None = None, rows: int | None = None, **options) -> Path:
+    """A compressed copy of a run directory — `method`: "int8" (dynamic int8, PyTorch), "onnx", "onnx-int8"
+    (ONNX Runtime) or "prune" (`heads=0.25`, `layers=1`, `retrain_steps=200`) — measured against the original on
+    the same test texts (compress.json/.md in the copy). `load`, `predict` and `serve` open the copy as usual."""
+    from ecomtune.deploy.compress import compress as _compress
+
+    return _compress(run_dir, method, out, overwrite=overwrite, data=data, rows=rows, **options)
+
+
 def pretrain(config=None, resume: bool = False, overwrite: bool = False, **options) -> Path:
     """Continued pre-training (masked-LM for encoders, causal-LM for decoders) on unlabeled text.
 
@@ -201,4 +211,4 @@ def serve(run_dirs: list[str | Path], **settings) -> None:
     _serve(run_dirs, settings)
 
 
-__all__ = ["baseline", "check_data", "compare", "create_app", "evaluate", "export", "load", "models", "monitor", "predict", "predict_file", "pretrain", "serve", "train"]
+__all__ = ["baseline", "check_data", "compare", "compress", "create_app", "evaluate", "export", "load", "models", "monitor", "predict", "predict_file", "pretrain", "serve", "train"]

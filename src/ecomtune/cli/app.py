@@ -41,6 +41,7 @@ def _register() -> None:
     from ecomtune.cli import (  # noqa: F401
         baseline,
         compare,
+        compress,
         data,
         demo,
         evaluate,
