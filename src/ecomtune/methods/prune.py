@@ -168,7 +168,7 @@ def layer_importance(network, batches) -> list[float]:
 def choose_heads(importance: torch.Tensor, fraction: float) -> dict[int, list[int]]:
     """Drop the globally least important `fraction` of heads, never the last head of a layer."""
     n_layers, n_heads = importance.shape
-    drop = int(round(fraction * n_layers * n_heads))
+    drop = round(fraction * n_layers * n_heads)
     keep = {i: set(range(n_heads)) for i in range(n_layers)}
     for flat in importance.flatten().argsort().tolist():
         if drop == 0:

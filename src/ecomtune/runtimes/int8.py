@@ -80,8 +80,9 @@ def load_int8(model_dir: Path, manifest: dict) -> TextClassifier:
     backbone = AutoModel.from_config(config, dtype=torch.float32)
     restore_pruned_structure(backbone, manifest)
     tensors = load_file(str(Path(model_dir) / WEIGHTS))
-    for name, emb in _big_embeddings(backbone).items():
-        tensors[f"{name}.weight"] = tensors.pop(f"{name}.weight.int8").float() * tensors.pop(f"{name}.weight.scale")[:, None]
+    for name in _big_embeddings(backbone):  # widened back to fp32: lookups, not matmuls
+        scale = tensors.pop(f"{name}.weight.scale")
+        tensors[f"{name}.weight"] = tensors.pop(f"{name}.weight.int8").float() * scale[:, None]
     backbone = quantize_backbone(backbone)
     linears = _quantized_linears(backbone)
     for name, mod in linears.items():

@@ -15,6 +15,6 @@ COMPRESSORS.register("onnx", onnx.FP32)
 COMPRESSORS.register("onnx-int8", onnx.INT8)
 COMPRESSORS.register("prune", prune)
 
-from ecomtune.deploy.compress.run import compress  # noqa: E402 - needs the registry above
+from ecomtune.deploy.compress.run import compress  # needs the registry above
 
 __all__ = ["COMPRESSORS", "compress"]

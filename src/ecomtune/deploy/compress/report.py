@@ -34,7 +34,7 @@ def write_report(run_dir: Path, result: dict) -> None:
     lines = [f"# Compression: {result['method']}", "", summary(result), "",
              "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(result)]
-    lines += ["", f"Throughput: length-sorted batches of {result['batch_size']}; latency: one text per call; "
-              f"{result['threads']} threads. Source: `{result['source']}`."]
+    lines += ["", (f"Throughput: length-sorted batches of {result['batch_size']}; latency: one text per call; "
+                   f"{result['threads']} threads. Source: `{result['source']}`.")]
     (run_dir / "compress.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     write_model_card(run_dir, read_manifest(run_dir))

@@ -134,9 +134,8 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
     _check_source(source, manifest, method)
     compressor.check(options)
     target = Path(out) if out else source.with_name(f"{source.name}-{method}")
-    if target.exists() and any(target.iterdir()):
-        if not overwrite:
-            raise RunDirError(f"{target} already exists — pass --overwrite to replace it, or --out another folder")
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise RunDirError(f"{target} already exists — pass --overwrite to replace it, or --out another folder")
     recipe = Recipe.model_validate(manifest["recipe"])
 
     say(f"loading {source} (fp32)")

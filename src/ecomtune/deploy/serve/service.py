@@ -13,7 +13,12 @@ import numpy as np
 from ecomtune.deploy.serve.batching import MicroBatcher
 from ecomtune.deploy.serve.cache import LRUCache, normalize_text
 from ecomtune.deploy.serve.metrics import ServeMetrics
-from ecomtune.deploy.serve.registry import ModelRegistry, ModelSpec, ServedModel, load_served
+from ecomtune.deploy.serve.registry import (
+    ModelRegistry,
+    ModelSpec,
+    ServedModel,
+    load_served,
+)
 from ecomtune.deploy.serve.settings import ServeSettings
 
 log = logging.getLogger("ecomtune.serve")

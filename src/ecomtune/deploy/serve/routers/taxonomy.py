@@ -6,7 +6,12 @@ from fastapi import APIRouter, Depends, Request
 from ecomtune.deploy.serve.deps import pick_model, ready_state
 from ecomtune.deploy.serve.routers import predict_described
 from ecomtune.deploy.serve.routers.classify import ERRORS
-from ecomtune.deploy.serve.schemas import PathPrediction, PredictRequest, TaxonomyResponse, check_texts
+from ecomtune.deploy.serve.schemas import (
+    PathPrediction,
+    PredictRequest,
+    TaxonomyResponse,
+    check_texts,
+)
 from ecomtune.deploy.serve.service import ServingState
 
 router = APIRouter(tags=["predict"])
