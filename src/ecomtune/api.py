@@ -156,7 +156,8 @@ def compare(recipe: Recipe | str | Path | dict, methods: list[str], overrides: l
 def compress(run_dir: str | Path, method: str, out: str | Path | None = None, overwrite: bool = False,
              data: str | Path | None = None, rows: int | None = None, **options) -> Path:
     """A compressed copy of a run directory — `method`: "int8" (dynamic int8, PyTorch), "onnx", "onnx-int8"
-    (ONNX Runtime) or "prune" (`heads=0.25`, `layers=1`, `retrain_steps=200`) — measured against the original on
+    (ONNX Runtime) or "prune" (`heads=0.25`, `layers=1`, `retrain_steps=200`); int8 methods take `keep_fp32=["down_proj"]`
+    (Linear layers left in fp32). Each copy is measured against the original on
     the same test texts (compress.json/.md in the copy). `load`, `predict` and `serve` open the copy as usual."""
     from ecomtune.deploy.compress import compress as _compress
 

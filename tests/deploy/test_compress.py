@@ -70,6 +70,23 @@ def test_int8_copies_are_smaller_and_agree(run, tmp_path, method, runtime):
     assert [p["label"] for p in api.predict(out, TEXTS)] == [p["label"] for p in api.predict(run, TEXTS)]
 
 
+@pytest.mark.parametrize("method", ["int8", "onnx-int8"])
+def test_keep_fp32_leaves_the_named_layers_unquantized(run, tmp_path, method):
+    out = compress(run, method, tmp_path / method, keep_fp32=["intermediate"])
+    assert read_manifest(out)["runtime"]["keep_fp32"] == ["intermediate"]
+    if method == "int8":
+        layers = dict(load(out).model.backbone.named_modules())
+        assert type(layers["encoder.layer.0.intermediate.dense"]) is torch.nn.Linear
+        assert type(layers["encoder.layer.0.output.dense"]) is not torch.nn.Linear  # quantized
+    else:
+        import onnx
+
+        nodes = {n.name: n.op_type for n in onnx.load(str(out / "model" / "model.onnx")).graph.node}
+        assert not any("intermediate" in name and "Integer" in op for name, op in nodes.items())
+    with pytest.raises(RecipeError, match="matches no Linear layer"):
+        compress(run, method, tmp_path / "bad", keep_fp32=["down_prj"])
+
+
 def test_prune_heads_then_quantize_the_pruned_copy(run, tmp_path):
     pruned = compress(run, "prune", tmp_path / "pruned", heads=0.5)
     manifest = read_manifest(pruned)
@@ -115,6 +132,8 @@ def test_refusals_come_before_any_work(run, decoder_run, tmp_path):
         compress(run, "prune", tmp_path / "p")
     with pytest.raises(RecipeError, match="fraction"):
         compress(run, "prune", tmp_path / "p", heads=1.5)
+    with pytest.raises(RecipeError, match="`--keep-fp32` does not apply to `onnx`"):
+        compress(run, "onnx", tmp_path / "p", keep_fp32=["query"])
     with pytest.raises(EcomtuneError, match="unknown compression method 'fp16'"):
         compress(run, "fp16", tmp_path / "p")
     with pytest.raises(RunDirError, match="--overwrite"):
@@ -152,4 +171,21 @@ def test_cli_compress_then_predict(run, tmp_path):
     result = runner.invoke(app, ["predict", str(out), "--input", str(inputs), "--output", str(tmp_path / "p.csv")])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["compress", str(run), "--method", "int8", "--heads", "0.5", "--out", str(tmp_path)])
-    assert "--heads only apply to `--method prune`" in str(result.exception or result.output)
+    assert "`--heads` does not apply to `int8` (it takes: --keep-fp32)" in str(result.exception or result.output)
+
+
+def test_serve_opens_compressed_copies_beside_the_original(run, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ecomtune.deploy.serve import create_app
+    from tests.serve.conftest import wait_ready
+
+    onnx, int8 = compress(run, "onnx-int8", tmp_path / "o8"), compress(run, "int8", tmp_path / "i8")
+    with TestClient(create_app([run, onnx, int8])) as client:
+        wait_ready(client)
+        models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+        assert models["toy-onnx-int8"]["runtime"]["name"] == "onnx"
+        assert models["toy-int8"]["runtime"]["name"] == "torch-int8"
+        labels = {name: [p["label"] for p in client.post("/v1/classify", json={"model": name, "texts": TEXTS})
+                         .json()["predictions"]] for name in models}
+    assert labels["toy-onnx-int8"] == labels["toy"] == labels["toy-int8"]

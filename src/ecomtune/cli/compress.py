@@ -18,6 +18,8 @@ def compress(
     heads: float | None = typer.Option(None, "--heads", help="prune: fraction of attention heads to remove."),
     layers: int | None = typer.Option(None, "--layers", help="prune: number of layers to remove."),
     retrain_steps: int | None = typer.Option(None, "--retrain-steps", help="prune: brief re-training steps after."),
+    keep_fp32: str | None = typer.Option(None, "--keep-fp32", help="int8, onnx-int8: comma-separated Linear layer "
+                                         "name patterns to leave in fp32 (e.g. down_proj for gemma)."),
     data: Path | None = typer.Option(None, "--data", help="Labelled file to measure on (default: the test split)."),
     rows: int | None = typer.Option(None, "--rows", help="Measure on the first N test rows only (faster)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output folder if it exists."),
@@ -30,14 +32,10 @@ def compress(
 
     from ecomtune.deploy.compress import compress as _compress
     from ecomtune.deploy.compress.report import HEADERS, summary, table_rows
-    from ecomtune.errors import RecipeError
 
-    options = {"heads": heads, "layers": layers, "retrain_steps": retrain_steps}
-    given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
-    if method != "prune" and given:
-        raise RecipeError(f"{', '.join(given)} only apply to `--method prune`, not `{method}` — drop them")
-    target = _compress(run_dir, method, out, overwrite=overwrite, data=data, rows=rows,
-                       **(options if method == "prune" else {}))
+    keep = [p.strip() for p in keep_fp32.split(",") if p.strip()] if keep_fp32 else None
+    target = _compress(run_dir, method, out, overwrite=overwrite, data=data, rows=rows, heads=heads, layers=layers,
+                       retrain_steps=retrain_steps, keep_fp32=keep)
     result = json.loads((target / "compress.json").read_text(encoding="utf-8"))
     table = Table(*HEADERS, title=f"{run_dir} → {target}: {result['description']}")
     for row in table_rows(result):

@@ -16,7 +16,7 @@ from torch import nn
 from torch.ao.nn.quantized import dynamic as nnqd
 from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-from ecomtune.errors import RunDirError
+from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.runtimes.torch import TorchRuntime
 from ecomtune.tasks.network import TextClassifier
 
@@ -24,15 +24,28 @@ WEIGHTS = "int8.safetensors"
 MIN_EMBEDDING_ROWS = 1024  # smaller tables (positions, token types) stay fp32: too small to matter
 
 
-def quantize_backbone(backbone: nn.Module) -> nn.Module:
+def keep_fp32_layers(backbone: nn.Module, patterns: list[str]) -> list[str]:
+    """Names of the Linear layers matching any of `patterns` (substrings); each pattern must match one."""
+    linears = [name for name, m in backbone.named_modules() if isinstance(m, nn.Linear)]
+    for pattern in patterns:
+        if not any(pattern in name for name in linears):
+            examples = sorted({name.split(".")[-1] for name in linears})
+            raise RecipeError(f"`--keep-fp32 {pattern}` matches no Linear layer — layer names end in: "
+                              f"{', '.join(examples[:12])}")
+    return [name for name in linears if any(p in name for p in patterns)]
+
+
+def quantize_backbone(backbone: nn.Module, keep_fp32: list[str] | None = None) -> nn.Module:
     """Every nn.Linear -> dynamic int8 with per-output-channel weight scales (noticeably more accurate than
-    one scale per tensor for fine-tuned transformers)."""
+    one scale per tensor for fine-tuned transformers), except those matching `keep_fp32` patterns."""
+    kept = set(keep_fp32_layers(backbone, keep_fp32)) if keep_fp32 else set()
+    spec = {name: per_channel_dynamic_qconfig for name, m in backbone.named_modules()
+            if isinstance(m, nn.Linear) and name not in kept}
     with warnings.catch_warnings():
         # torch.ao.quantization announces its move to torchao; in torch 2.13 (pinned) it is present and works.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
-        return quantize_dynamic(backbone, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                inplace=True)
+        return quantize_dynamic(backbone, spec, dtype=torch.qint8, inplace=True)
 
 
 def _quantized_linears(module: nn.Module) -> dict[str, nnqd.Linear]:
@@ -44,9 +57,9 @@ def _big_embeddings(module: nn.Module) -> dict[str, nn.Embedding]:
             if isinstance(m, nn.Embedding) and m.num_embeddings >= MIN_EMBEDDING_ROWS}
 
 
-def save_int8(network: TextClassifier, model_dir: Path) -> Path:
+def save_int8(network: TextClassifier, model_dir: Path, keep_fp32: list[str] | None = None) -> Path:
     """Quantize `network.backbone` in place and write its int8 tensors (+ fp32 rest and heads) to model_dir."""
-    backbone = quantize_backbone(network.backbone)
+    backbone = quantize_backbone(network.backbone, keep_fp32)
     tensors: dict[str, torch.Tensor] = {}
     linears = _quantized_linears(backbone)
     for name, mod in linears.items():
@@ -83,7 +96,7 @@ def load_int8(model_dir: Path, manifest: dict) -> TextClassifier:
     for name in _big_embeddings(backbone):  # widened back to fp32: lookups, not matmuls
         scale = tensors.pop(f"{name}.weight.scale")
         tensors[f"{name}.weight"] = tensors.pop(f"{name}.weight.int8").float() * scale[:, None]
-    backbone = quantize_backbone(backbone)
+    backbone = quantize_backbone(backbone, (manifest.get("runtime") or {}).get("keep_fp32"))
     linears = _quantized_linears(backbone)
     for name, mod in linears.items():
         scale = tensors.pop(f"{name}.weight.scale").double()

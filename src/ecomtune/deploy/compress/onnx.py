@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ecomtune.errors import EcomtuneError
+from ecomtune.runtimes.int8 import keep_fp32_layers
 from ecomtune.runtimes.onnx import OnnxRuntime, import_onnxruntime
 
 OPSET = 18
@@ -86,15 +87,21 @@ def max_difference(network, path: Path, batches) -> float:
     return worst
 
 
-def quantize(source: Path, target: Path) -> Path:
+def quantize(source: Path, target: Path, keep_fp32: list[str]) -> Path:
+    """int8 weights for every MatMul/Gather/Attention except nodes whose name contains a `keep_fp32` pattern
+    (the TorchScript exporter names nodes after their module path, e.g. /backbone/layers.3/mlp/down_proj/MatMul)."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    names = [n.name for n in onnx.load(str(source), load_external_data=False).graph.node]
+    exclude = [n for n in names if any(p in n for p in keep_fp32)]
 
     # Fused ops (Attention, SkipLayerNormalization) come from the com.microsoft domain, which shape inference does
     # not type: their outputs are float.
     logging.disable(logging.WARNING)  # it logs "consider pre-processing" on every call
     try:
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"DefaultTensorType": 1})  # onnx.TensorProto.FLOAT
+                         nodes_to_exclude=exclude, extra_options={"DefaultTensorType": 1})  # TensorProto.FLOAT
     finally:
         logging.disable(logging.NOTSET)
     return target
@@ -106,6 +113,7 @@ class OnnxExport:
     def __init__(self, int8: bool):
         self.int8 = int8
         self.DESCRIPTION = "ONNX Runtime, int8 weights" if int8 else "ONNX Runtime, fp32"
+        self.OPTIONS = ("keep_fp32",) if int8 else ()
 
     def check(self, options: dict) -> None:
         import_onnxruntime()
@@ -116,6 +124,8 @@ class OnnxExport:
             raise EcomtuneError("ONNX export needs onnx and onnxscript — `pip install ecomtune[onnx]`") from None
 
     def run(self, network, model_dir: Path, context) -> dict:
+        keep = context.options.get("keep_fp32") or []
+        keep_fp32_layers(network.backbone, keep)  # a pattern that matches nothing: an error before the export
         batches = context.sample_batches
         context.say("exporting to ONNX")
         plain = export(network, model_dir / "model-plain.onnx", batches[0])
@@ -137,10 +147,10 @@ class OnnxExport:
                    "fused_ops": fused, "export_max_abs_diff": diff}
         if self.int8:
             context.say("quantizing the ONNX weights to int8")
-            quantize(fp32, model_dir / FILE)
+            quantize(fp32, model_dir / FILE, keep)
             for leftover in model_dir.glob("model-fp32.onnx*"):
                 leftover.unlink()
-            runtime["weights"] = "int8"
+            runtime.update(weights="int8", keep_fp32=keep)
         return {"runtime": runtime}
 
 

@@ -21,6 +21,7 @@ from ecomtune.methods.prune import (
 )
 
 DESCRIPTION = "structured pruning (attention heads / layers by importance)"
+OPTIONS = ("heads", "layers", "retrain_steps", "learning_rate", "importance_rows")
 
 
 def check(options: dict) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from ecomtune.runtimes.int8 import save_int8
 
 DESCRIPTION = "dynamic int8 quantization (PyTorch)"
+OPTIONS = ("keep_fp32",)  # Linear layers (name patterns) left in fp32, e.g. gemma's `down_proj`
 
 
 def check(options: dict) -> None:
@@ -16,6 +17,7 @@ def check(options: dict) -> None:
 
 
 def run(network, model_dir: Path, context) -> dict:
+    keep = context.options.get("keep_fp32") or []
     network.backbone.config.save_pretrained(model_dir)
-    save_int8(network, model_dir)
-    return {"runtime": {"name": "torch-int8"}}
+    save_int8(network, model_dir, keep)
+    return {"runtime": {"name": "torch-int8", "keep_fp32": keep}}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ecomtune.console import console
-from ecomtune.errors import RunDirError
+from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.inference import ExpertModel
 from ecomtune.recipes import Recipe
 from ecomtune.rundir import MANIFEST, dir_size_mb, read_manifest, write_manifest
@@ -132,6 +132,11 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
     compressor = COMPRESSORS.get(method)
     manifest = read_manifest(source)
     _check_source(source, manifest, method)
+    options = {k: v for k, v in options.items() if v is not None}
+    wrong = [k for k in options if k not in compressor.OPTIONS]
+    if wrong:
+        takes = ", ".join(f"--{k.replace('_', '-')}" for k in compressor.OPTIONS) or "no options"
+        raise RecipeError(f"`--{wrong[0].replace('_', '-')}` does not apply to `{method}` (it takes: {takes})")
     compressor.check(options)
     target = Path(out) if out else source.with_name(f"{source.name}-{method}")
     if target.exists() and any(target.iterdir()) and not overwrite:
