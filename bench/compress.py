@@ -30,7 +30,11 @@ MODELS = {
 METHODS = ["int8", "onnx", "onnx-int8", "prune"]
 # Methods chain: `prune` writes a PyTorch run that can itself be exported. "layers2+onnx-int8" drops the two least
 # important layers (re-trained briefly), then exports that to ONNX int8.
-CHAINS = {"layers2+onnx-int8": [("prune", {"layers": 2, "retrain_steps": 300}), ("onnx-int8", {})]}
+# "-keepdown" variants leave gemma's MLP output projections (down_proj, whose inputs have the largest activation
+# outliers) in fp32.
+CHAINS = {"layers2+onnx-int8": [("prune", {"layers": 2, "retrain_steps": 300}), ("onnx-int8", {})],
+          "int8-keepdown": [("int8", {"keep_fp32": ["down_proj"]})],
+          "onnx-int8-keepdown": [("onnx-int8", {"keep_fp32": ["down_proj"]})]}
 GOAL_SPEEDUP, GOAL_LOSS = 2.5, 1.0
 
 
