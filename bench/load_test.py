@@ -63,8 +63,13 @@ def in_process(run: Path, texts: list[str], batch_size: int, repeats: int) -> di
         start = time.perf_counter()
         model.predict_arrays(texts, batch_size)
         best = min(best, time.perf_counter() - start)
+    # What a server can at best do with what arrives: 32 texts at a time in arrival order, buckets of 8.
+    start = time.perf_counter()
+    for i in range(0, len(texts), 32):
+        model.predict_arrays(texts[i:i + 32], 8)
+    chunked = len(texts) / (time.perf_counter() - start)
     result = {"texts": len(texts), "batch_size": batch_size, "seconds": best, "texts_per_second": len(texts) / best,
-              "precision": model.precision, "device": str(model.device)}
+              "chunks_of_32_texts_per_second": chunked, "precision": model.precision, "device": str(model.device)}
     del model
     gc.collect()
     return result
@@ -115,8 +120,10 @@ def batch_stats(metrics_text: str) -> tuple[float, float]:
     return total, count
 
 
-async def load_level(url: str, texts: list[str], concurrency: int, requests: int, max_seconds: float) -> dict:
-    """`concurrency` closed-loop clients send up to `requests` one-text requests (or stop after `max_seconds`)."""
+async def load_level(url: str, texts: list[str], concurrency: int, requests: int, max_seconds: float,
+                     per_request: int = 1) -> dict:
+    """`concurrency` closed-loop clients send up to `requests` requests of `per_request` texts each (or stop after
+    `max_seconds`); throughput counts texts."""
     import httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -138,7 +145,8 @@ async def load_level(url: str, texts: list[str], concurrency: int, requests: int
                 if time.perf_counter() > deadline:
                     return
                 sent = time.perf_counter()
-                response = await client.post("/v1/classify", json={"texts": [texts[i % len(texts)]]})
+                chunk = [texts[(i * per_request + j) % len(texts)] for j in range(per_request)]
+                response = await client.post("/v1/classify", json={"texts": chunk})
                 if response.status_code == 200:
                     latencies.append(time.perf_counter() - sent)
                 else:
@@ -152,7 +160,7 @@ async def load_level(url: str, texts: list[str], concurrency: int, requests: int
     batches = after[1] - before[1]
     return {"concurrency": concurrency, "requests": len(latencies), "failures": len(failures),
             "first_failure": failures[0] if failures else None, "seconds": elapsed,
-            "texts_per_second": len(latencies) / elapsed,
+            "texts_per_request": per_request, "texts_per_second": per_request * len(latencies) / elapsed,
             "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
             "p99_ms": float(np.percentile(lat, 99)), "mean_ms": float(lat.mean()),
             "mean_batch": (after[0] - before[0]) / batches if batches else None,
@@ -170,6 +178,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="In-process baseline: best of this many passes.")
     parser.add_argument("--server-args", default="", help="Extra `ecomtune serve` options for both modes, "
                         "e.g. '--bucket-size 8 --max-wait-ms 10'.")
+    parser.add_argument("--texts-per-request", type=int, default=1, help="Texts in each request (default: one).")
     parser.add_argument("--out", default=str(HERE / "results" / "load_test.json"))
     args = parser.parse_args()
     run = Path(args.run).resolve()
@@ -190,13 +199,15 @@ def main() -> None:
         print(f"in-process predict_arrays, batch {args.batch_size}: {baseline['texts_per_second']:.1f} texts/s "
               f"({len(texts)} reviews, {baseline['precision']} on {baseline['device']})", flush=True)
         results = {"run": str(run), "texts": len(texts), "cpu_count": os.cpu_count(), "in_process": baseline,
+                   "texts_per_request": args.texts_per_request,
                    "server_args": args.server_args, "modes": {}}
         for mode, flags in (("batching", []), ("no-batching", ["--no-batching"])):
             server = Server(run, ["--cache-size", "0", *flags, *args.server_args.split()])
             url = server.url()
             rows = []
             for concurrency in levels:
-                row = asyncio.run(load_level(url, texts, concurrency, args.requests, args.max_seconds))
+                row = asyncio.run(load_level(url, texts, concurrency, args.requests, args.max_seconds,
+                                             args.texts_per_request))
                 rows.append(row)
                 print(f"  {mode:<12}{concurrency:>3} clients: {row['texts_per_second']:6.1f} texts/s  "
                       f"p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms", flush=True)
@@ -206,9 +217,12 @@ def main() -> None:
         after = in_process(run, texts, args.batch_size, 1)
         baseline["texts_per_second"] = max(before["texts_per_second"], after["texts_per_second"])
         baseline["before_after_texts_per_second"] = [before["texts_per_second"], after["texts_per_second"]]
+        baseline["chunks_of_32_texts_per_second"] = max(before["chunks_of_32_texts_per_second"],
+                                                        after["chunks_of_32_texts_per_second"])
         for data in results["modes"].values():
             for row in data["levels"]:
                 row["vs_in_process"] = row["texts_per_second"] / baseline["texts_per_second"]
+                row["vs_in_process_chunks_of_32"] = row["texts_per_second"] / baseline["chunks_of_32_texts_per_second"]
 
     top = next((r for r in results["modes"]["batching"]["levels"] if r["concurrency"] == 32), None)
     if top is not None:
@@ -231,6 +245,8 @@ def main() -> None:
                   f"{r['vs_in_process']:>10.0%}" + (f"  {r['failures']} failed" if r["failures"] else ""))
     print(f"{'in-process':<13}{'':>8}{baseline['texts']:>9}{baseline['texts_per_second']:>9.1f}   (before/after: "
           + " / ".join(f"{v:.1f}" for v in baseline["before_after_texts_per_second"]) + ")")
+    print(f"{'in-process, 32 texts at a time in arrival order, buckets of 8':<13}: "
+          f"{baseline['chunks_of_32_texts_per_second']:.1f} texts/s")
     for name, goal in results.get("goals", {}).items():
         print(f"goal {name}: {goal['value']:.2f} (target {goal['target']}) {'PASS' if goal['pass'] else 'FAIL'}")
     print(f"-> {out}")

@@ -16,7 +16,7 @@ def serve(
     port: int = typer.Option(8000, "--port", "-p", help="TCP port (0: any free port)."),
     max_batch: int = typer.Option(32, "--max-batch", help="Most texts merged into one micro-batch."),
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="Longest a text waits for others to join."),
-    bucket_size: int = typer.Option(8, "--bucket-size", help="Texts per forward pass within a micro-batch "
+    bucket_size: int = typer.Option(32, "--bucket-size", help="Texts per forward pass within a micro-batch "
                                     "(sorted by token length, so each pass pads to similar lengths)."),
     no_batching: bool = typer.Option(False, "--no-batching", help="Run every request on its own."),
     cache_size: int = typer.Option(10_000, "--cache-size", help="Predictions kept in the LRU cache (0: off)."),

@@ -25,7 +25,7 @@ class ServeSettings(BaseModel):
     batching: bool = Field(True, description="Merge concurrent requests into micro-batches; off = one call each.")
     max_batch: int = Field(32, ge=1, le=4096, description="Most texts in one micro-batch.")
     max_wait_ms: float = Field(5.0, ge=0, le=10_000, description="Longest a text waits for others to join.")
-    bucket_size: int = Field(8, ge=1, le=4096, description="Texts per forward pass: a micro-batch is sorted by "
+    bucket_size: int = Field(32, ge=1, le=4096, description="Texts per forward pass: a micro-batch is sorted by "
                              "token length and run in buckets of this size, so each pads to similar lengths.")
     cache_size: int = Field(10_000, ge=0, description="Predictions kept in the LRU cache (0 = no cache).")
     max_text_chars: int = Field(4000, ge=1, description="Longest text accepted, in characters.")
