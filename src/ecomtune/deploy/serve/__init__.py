@@ -8,7 +8,16 @@
     metrics.py      Prometheus metrics (one registry per app)
     routers/        classify, taxonomy, models, monitor, health
 """
-from ecomtune.deploy.serve.app import create_app
+from ecomtune.errors import EcomtuneError
+
+try:
+    import fastapi  # noqa: F401
+    import prometheus_client  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as exc:  # an optional extra: say which one brings it
+    raise EcomtuneError(f"the HTTP service needs `{exc.name}` — `pip install ecomtune[serve]`") from None
+
+from ecomtune.deploy.serve.app import create_app  # after the check above
 from ecomtune.deploy.serve.server import serve
 from ecomtune.deploy.serve.settings import ServeError, ServeSettings
 
