@@ -200,6 +200,8 @@ def _updated_manifest(manifest: dict, updates: dict, method: str, source: Path, 
     if updates.get("pruning"):
         new["compression"]["pruning"] = updates["pruning"]
     new["name"] = f"{manifest.get('name', source.name)}-{method}"
+    new["compression"]["source_created"] = manifest.get("created")
+    new["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # a new artifact: `serve` versions by it
     new["source_metrics"] = manifest.get("metrics", {})
     return new
 
