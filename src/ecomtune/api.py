@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ecomtune.data.prepare import load_labelled, prepare_data, summarize
+from ecomtune.data.prepare import known_labelled, prepare_data, summarize
 from ecomtune.data.readers import read_table
 from ecomtune.errors import DataError
 from ecomtune.inference import ExpertModel, load
@@ -59,26 +59,18 @@ def evaluate(run_dir: str | Path, data: str | Path | None = None, batch_size: in
     recipe = Recipe.model_validate(manifest["recipe"])
     # The run's own precision by default, so the numbers reproduce the manifest's.
     model = load(run_dir, device=device, precision=precision or manifest["cost"].get("precision", "auto"))
-    if data is not None:
-        texts, raw, _ = load_labelled(str(data), recipe, model.space.levels)
-    else:
-        test = prepare_data(recipe).test
-        texts, raw = test.texts, test.raw_labels
-    keep = [i for i, r in enumerate(raw) if model.space.knows(r)]
-    if not keep:
-        raise DataError(f"{data}: no row has a label the model knows ({', '.join(model.space.labels[-1][:5])}…)")
-    texts = [texts[i] for i in keep]
+    texts, raw, unknown = known_labelled(recipe, model.space, data)
     if noise is not None:
         from ecomtune.data.noise import add_noise
 
         texts = add_noise(texts, noise, noise_seed, recipe.language)
     pred, _ = model.predict_arrays(texts, batch_size)
-    truth = model.space.encode([raw[i] for i in keep])
+    truth = model.space.encode(raw)
     metrics = TASKS.get(model.task).metrics.compute(truth, pred, model.space)
     if noise is not None:
         metrics["noise"] = {"rate": noise, "seed": noise_seed}
-    metrics["rows"] = len(keep)
-    metrics["rows_with_unknown_labels"] = len(raw) - len(keep)
+    metrics["rows"] = len(texts)
+    metrics["rows_with_unknown_labels"] = unknown
     return metrics
 
 

@@ -18,20 +18,20 @@ from tests.conftest import classify_recipe, toy_reviews
 TEXTS = ["great dress, love the fabric", "terrible, it ripped after one wash", "ok", "fits well " * 8]
 
 
+def _train_toy(tmp_path_factory, backbone: str, epochs: int):
+    tmp = tmp_path_factory.mktemp("compress")
+    toy_reviews().to_csv(tmp / "reviews.csv", index=False)
+    return api.train(classify_recipe(tmp / "reviews.csv", backbone, tmp, epochs=epochs))
+
+
 @pytest.fixture(scope="module")
 def run(tiny_encoder, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("compress")
-    csv = tmp / "reviews.csv"
-    toy_reviews().to_csv(csv, index=False)
-    return api.train(classify_recipe(csv, tiny_encoder, tmp, epochs=2))
+    return _train_toy(tmp_path_factory, tiny_encoder, epochs=2)
 
 
 @pytest.fixture(scope="module")
 def decoder_run(tiny_decoder, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("compress-decoder")
-    csv = tmp / "reviews.csv"
-    toy_reviews().to_csv(csv, index=False)
-    return api.train(classify_recipe(csv, tiny_decoder, tmp, epochs=1))
+    return _train_toy(tmp_path_factory, tiny_decoder, epochs=1)
 
 
 def _logits(run_dir, texts=TEXTS):

@@ -321,3 +321,18 @@ def summarize(prepared: PreparedData) -> dict:
     out["notes"] = list(prepared.notes)
     out["sha256"] = prepared.sha256
     return out
+
+
+def known_labelled(recipe: Recipe, space: LabelSpace, data: str | None = None) -> tuple[list[str], list[tuple], int]:
+    """Texts and raw labels to score a model on — a labelled file, or the recipe's test split — keeping only rows
+    whose label the model knows, and how many were left out; a DataError when none is left."""
+    if data is not None:
+        texts, raw, _ = load_labelled(str(data), recipe, space.levels)
+    else:
+        test = prepare_data(recipe).test
+        texts, raw = test.texts, test.raw_labels
+    keep = [i for i, r in enumerate(raw) if space.knows(r)]
+    if not keep:
+        raise DataError(f"{data or 'the test split'}: no row has a label the model knows "
+                        f"({', '.join(space.labels[-1][:5])}…)")
+    return [texts[i] for i in keep], [raw[i] for i in keep], len(raw) - len(keep)

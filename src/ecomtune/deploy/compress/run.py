@@ -54,17 +54,10 @@ def _load_fp32(run_dir: Path, manifest: dict) -> ExpertModel:
 
 def _test_set(expert: ExpertModel, recipe: Recipe, data: Path | None, rows: int | None):
     """Texts and encoded labels to measure on: a labelled file, or the run's own test split."""
-    from ecomtune.data.prepare import load_labelled, prepare_data
+    from ecomtune.data.prepare import known_labelled
 
-    if data is not None:
-        texts, raw, _ = load_labelled(str(data), recipe, expert.space.levels)
-    else:
-        test = prepare_data(recipe).test
-        texts, raw = test.texts, test.raw_labels
-    keep = [i for i, r in enumerate(raw) if expert.space.knows(r)]
-    if rows:
-        keep = keep[:rows]
-    return [texts[i] for i in keep], expert.space.encode([raw[i] for i in keep])
+    texts, raw, _ = known_labelled(recipe, expert.space, data)
+    return texts[:rows], expert.space.encode(raw[:rows])
 
 
 def measure(expert: ExpertModel, texts: list[str], truth: np.ndarray, batch_size: int = 32) -> dict:
@@ -146,8 +139,6 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
     say(f"loading {source} (fp32)")
     expert = _load_fp32(source, manifest)
     texts, truth = _test_set(expert, recipe, Path(data) if data else None, rows)
-    if not texts:
-        raise RunDirError(f"{data or source}: no test rows with labels the model knows — pass --data FILE")
     say(f"measuring the original on {len(texts)} test texts")
     before = {"torch fp32": measure(expert, texts, truth)}
     default_precision = manifest.get("cost", {}).get("precision")
