@@ -126,8 +126,8 @@ def serve_latency(run: Path, queries: list[str], requests: int) -> dict:
 def table(results: dict) -> str:
     f = results["fashion"]
     cols = ["ndcg@10", "mrr", "recall@10", "recall@100"]
-    lines = ["fashion relevance set (full-catalogue ranking, "
-             f"{int(f['test']['queries'])} eval queries, {f['data']['products']} products)",
+    lines = [("fashion relevance set (full-catalogue ranking, "
+             f"{int(f['test']['queries'])} eval queries, {f['data']['products']} products)"),
              f"{'model':<34}" + "".join(f"{c:>12}" for c in cols)]
     rows = [("BM25 (bm25s)", f["baselines"]["bm25"]), ("bi-encoder minilm, un-tuned", f["baselines"]["base"]),
             ("bi-encoder fine-tuned", f["test"])]
@@ -136,8 +136,8 @@ def table(results: dict) -> str:
         rows.append((f"+ cross-encoder re-rank top {f['rerank_top']}", rerank))
     lines += [f"{name:<34}" + "".join(f"{m.get(c, float('nan')):>12.4f}" for c in cols) for name, m in rows]
     w = results["wands"]
-    lines += ["", f"WANDS query categorization ({w['data']['classes']} classes, {int(w['test']['queries'])} held-out "
-              f"queries, {w['data']['test_queries_of_unseen_classes']} of classes unseen in training)",
+    lines += ["", (f"WANDS query categorization ({w['data']['classes']} classes, {int(w['test']['queries'])} held-out "
+              f"queries, {w['data']['test_queries_of_unseen_classes']} of classes unseen in training)"),
               f"{'model':<34}{'accuracy':>12}{'top-3':>12}"]
     for name, m in (("TF-IDF char 2-4 + logreg", w["baselines"]["tfidf_logreg"]),
                     ("bi-encoder zero-shot", w["baselines"]["base"]), ("bi-encoder fine-tuned", w["test"])):

@@ -50,6 +50,7 @@ def _register() -> None:
         monitor,
         predict,
         pretrain,
+        search,
         serve,
         train,
     )

@@ -100,3 +100,69 @@ class ModelsResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+class SearchRequest(BaseModel):
+    """Queries to search the catalogue with (task `search`); `rerank` re-scores the top N with the cross-encoder."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"queries": ["men navy blue casual shirts", "red heels for women"], "k": 10}]})
+
+    model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
+    queries: list[str] = Field(..., description="One or more queries (limits: see the service's settings).")
+    k: int = Field(10, ge=1, le=1000, description="Products per query, 1-1000.")
+    rerank: bool = Field(False, description="Re-rank the bi-encoder's top N with the cross-encoder (slower).")
+
+
+def check_queries(queries: list[str], settings: ServeSettings) -> None:
+    """`check_texts` for the `queries` field: a 422 naming it (`queries[0]: empty text`)."""
+    try:
+        check_texts(queries, settings)
+    except RequestValidationError as exc:
+        errors = [{**e, "loc": ("body", "queries", *e["loc"][2:]),
+                   "msg": e["msg"].replace("texts", "queries").replace("text", "query")} for e in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+class SearchHit(BaseModel):
+    id: str = Field(description="The product id.")
+    text: str = Field(description="The product text the model reads (its title).")
+    score: float = Field(description="Cosine similarity (bi-encoder) or the re-ranker's logit (`rerank: true`).")
+
+
+class SearchResult(BaseModel):
+    query: str
+    results: list[SearchHit]
+    cached: bool = Field(description="The query embedding came from the cache.")
+
+
+class SearchResponse(_Served):
+    reranked: bool
+    searches: list[SearchResult]
+
+
+class RecommendRequest(BaseModel):
+    """User histories (external item ids, oldest first) to recommend for (task `recommend`)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"histories": [["12", "7", "301"], ["5"]], "k": 10}]})
+
+    model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
+    histories: list[list[str]] = Field(..., description="One history per user: item ids, oldest first.")
+    k: int = Field(10, ge=1, le=1000, description="Items per user, 1-1000.")
+    exclude_history: bool = Field(True, description="Leave the user's own items out of the answer.")
+
+
+class RecommendedItem(BaseModel):
+    item: str
+    score: float = Field(description="The model's score (user · item).")
+    text: str = Field(description="The item's text, when the catalogue has one.")
+
+
+class Recommendation(BaseModel):
+    items: list[RecommendedItem]
+    cached: bool = Field(description="The user vector came from the embedding cache.")
+
+
+class RecommendResponse(_Served):
+    recommendations: list[Recommendation]

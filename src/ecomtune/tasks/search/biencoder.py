@@ -93,7 +93,13 @@ class _progress:
 
         self.bar = None
         if label and not os.environ.get("ECOMTUNE_QUIET"):
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             from ecomtune.console import console
 

@@ -31,8 +31,7 @@ CROSSENCODER = "model/crossencoder"
 
 def write_catalogue(run_dir: Path, ids: list[str], texts: list[str], vectors: np.ndarray) -> None:
     with open(Path(run_dir) / CATALOGUE, "w", encoding="utf-8") as fh:
-        for pid, text in zip(ids, texts):
-            fh.write(json.dumps({"id": pid, "text": text}, ensure_ascii=False) + "\n")
+        fh.writelines(json.dumps({"id": pid, "text": text}, ensure_ascii=False) + "\n" for pid, text in zip(ids, texts))
     save_file({"embeddings": np.ascontiguousarray(vectors, dtype=np.float32)}, str(Path(run_dir) / EMBEDDINGS))
 
 

@@ -28,7 +28,13 @@ import numpy as np
 import pandas as pd
 
 from ecomtune.errors import DataError
-from ecomtune.tasks.search.data import QuerySet, SearchData, check_nonempty, read_any, require_columns
+from ecomtune.tasks.search.data import (
+    QuerySet,
+    SearchData,
+    check_nonempty,
+    read_any,
+    require_columns,
+)
 from ecomtune.tasks.search.metrics import Judgments
 
 ATTRIBUTES = ("gender", "baseColour", "articleType", "usage")
@@ -160,7 +166,7 @@ def build_relevance_set(frame: pd.DataFrame, train_queries: int = 2000, eval_que
     grader = AttributeGrader(frame)
     train = _query_set(grader, train_list, [render(dict(k), rng) for k in train_list])
     test = _query_set(grader, eval_keys, [render(dict(k), rng) for k in eval_keys])
-    info = {"combinations": int(len(frame[list(ATTRIBUTES)].drop_duplicates())), "query_keys": len(keys),
+    info = {"combinations": len(frame[list(ATTRIBUTES)].drop_duplicates()), "query_keys": len(keys),
             "train_keys": len(train_keys), "eval_keys_available": n_eval, "eval_queries": len(eval_keys),
             "train_queries": len(train_list), "products": len(frame)}
     return SearchData(frame[id_column].astype(str).tolist(), frame[text_column].astype(str).tolist(), train, test,

@@ -24,12 +24,33 @@ import yaml
 from ecomtune.console import say
 from ecomtune.errors import DataError, RunDirError
 from ecomtune.retrieval.index import build_index
-from ecomtune.rundir import FORMAT_VERSION, dir_size_mb, read_manifest, versions, write_manifest
-from ecomtune.tasks.search.biencoder import BiEncoder, mine_hard_negatives, train_biencoder
+from ecomtune.rundir import (
+    FORMAT_VERSION,
+    dir_size_mb,
+    read_manifest,
+    versions,
+    write_manifest,
+)
+from ecomtune.tasks.search.biencoder import (
+    BiEncoder,
+    mine_hard_negatives,
+    train_biencoder,
+)
 from ecomtune.tasks.search.crossencoder import CrossEncoder, train_crossencoder
-from ecomtune.tasks.search.data import QuerySet, SearchData, load_search_data, read_any, to_gains
+from ecomtune.tasks.search.data import (
+    QuerySet,
+    SearchData,
+    load_search_data,
+    read_any,
+    to_gains,
+)
 from ecomtune.tasks.search.metrics import class_metrics, rank_metrics
-from ecomtune.tasks.search.predict import BIENCODER, CROSSENCODER, SearchEngine, write_catalogue
+from ecomtune.tasks.search.predict import (
+    BIENCODER,
+    CROSSENCODER,
+    SearchEngine,
+    write_catalogue,
+)
 from ecomtune.tasks.search.recipe import SearchRecipe
 
 
@@ -230,8 +251,8 @@ def tfidf_baseline(data: SearchData, seed: int) -> dict[str, float]:
 def _model_card(run_dir: Path, manifest: dict) -> None:
     test = manifest["metrics"]["test"]
     lines = [f"# {manifest['name']} (ecomtune search)", "", manifest.get("description") or "", "",
-             f"Bi-encoder `{manifest['backbone']['name']}` over {manifest['catalogue']['products']} products "
-             f"(data format `{manifest['data']['format']}`).", "", "| metric | value |", "|---|---|"]
+             (f"Bi-encoder `{manifest['backbone']['name']}` over {manifest['catalogue']['products']} products "
+             f"(data format `{manifest['data']['format']}`)."), "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in test.items()]
     for name, values in (manifest.get("baselines") or {}).items():
         lines += ["", f"Baseline `{name}`: " + ", ".join(f"{k} {v}" for k, v in values.items())]
@@ -265,7 +286,11 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
 
 
 def _judged_file(engine: SearchEngine, recipe: SearchRecipe, path) -> QuerySet:
-    from ecomtune.tasks.search.data import check_nonempty, judgment_queries, require_columns
+    from ecomtune.tasks.search.data import (
+        check_nonempty,
+        judgment_queries,
+        require_columns,
+    )
 
     d = recipe.data
     frame = read_any(path)
