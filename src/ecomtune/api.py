@@ -13,21 +13,35 @@ import pandas as pd
 from ecomtune.data.prepare import known_labelled, prepare_data, summarize
 from ecomtune.data.readers import read_table
 from ecomtune.errors import DataError
-from ecomtune.inference import ExpertModel, load
+from ecomtune.inference import ExpertModel
+from ecomtune.inference import load as load_classifier
 from ecomtune.recipes import Recipe, load_recipe
 from ecomtune.rundir import read_manifest
 from ecomtune.tasks.registry import TASKS
 
 
 def _recipe(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> Recipe:
-    return recipe if isinstance(recipe, Recipe) else load_recipe(recipe, overrides)
+    from pydantic import BaseModel
+
+    return recipe if isinstance(recipe, BaseModel) else load_recipe(recipe, overrides)
 
 
 def train(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None, resume: bool = False) -> Path:
-    """Train a recipe (object, YAML path, preset name or dict); returns the run directory."""
-    from ecomtune.training.run import train as _train
+    """Train a recipe (object, YAML path, preset name or dict) of any task; returns the run directory."""
+    from ecomtune.families import family_part
 
-    return _train(_recipe(recipe, overrides), resume=resume)
+    r = _recipe(recipe, overrides)
+    return family_part(r.task, "train")(r, resume=resume)
+
+
+def load(run_dir: str | Path, device: str = "auto", precision: str = "auto"):
+    """Load any run directory: a classifier (`ExpertModel`), a `Recommender` or a `SearchEngine`."""
+    from ecomtune.families import family_part, text_task
+
+    task = read_manifest(run_dir)["task"]
+    if text_task(task):
+        return load_classifier(run_dir, device=device, precision=precision)
+    return family_part(task, "load")(run_dir, device=device)
 
 
 def check_data(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> dict:
@@ -45,20 +59,37 @@ def baseline(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
 
 def predict(run_dir: str | Path, texts: list[str], batch_size: int = 64, device: str = "auto") -> list[dict]:
     """Predictions with probabilities for a list of texts."""
-    return load(run_dir, device=device).predict(texts, batch_size=batch_size)
+    return load_classifier(run_dir, device=device).predict(texts, batch_size=batch_size)
 
 
 def evaluate(run_dir: str | Path, data: str | Path | None = None, batch_size: int = 64,
              device: str = "auto", noise: float | None = None, noise_seed: int = 42,
              precision: str | None = None) -> dict:
-    """Task metrics of a run on a labelled file (same columns as its recipe), or on its recipe's test split.
+    """Task metrics of a run (any task) on new data, or on its recipe's own test split.
+
+    Classifiers score a labelled file with the recipe's columns; recommenders and search engines re-run their
+    full-ranking evaluation (see their task modules).
+    """
+    from ecomtune.families import family_part, text_task
+
+    task = read_manifest(run_dir)["task"]
+    if not text_task(task):
+        return family_part(task, "evaluate")(run_dir, data, device=device)
+    return evaluate_classifier(run_dir, data, batch_size, device, noise, noise_seed, precision)
+
+
+def evaluate_classifier(run_dir: str | Path, data: str | Path | None = None, batch_size: int = 64,
+                        device: str = "auto", noise: float | None = None, noise_seed: int = 42,
+                        precision: str | None = None) -> dict:
+    """Task metrics of a classifier run on a labelled file (same columns as its recipe), or on its test split.
 
     `noise` (e.g. 0.1) perturbs that fraction of characters first (typos / similar Chinese characters).
     """
     manifest = read_manifest(run_dir)
     recipe = Recipe.model_validate(manifest["recipe"])
     # The run's own precision by default, so the numbers reproduce the manifest's.
-    model = load(run_dir, device=device, precision=precision or manifest["cost"].get("precision", "auto"))
+    model = load_classifier(run_dir, device=device,
+                            precision=precision or manifest["cost"].get("precision", "auto"))
     texts, raw, unknown = known_labelled(recipe, model.space, data)
     if noise is not None:
         from ecomtune.data.noise import add_noise
@@ -78,7 +109,7 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
                  text_column: str | None = None, batch_size: int = 64, device: str = "auto",
                  progress: bool = False) -> pd.DataFrame:
     """Predict every row of a table and write it with `pred_label`, `pred_score` and one `prob_*` per label."""
-    model = load(run_dir, device=device)
+    model = load_classifier(run_dir, device=device)
     frame = read_table(input_path)
     columns = [text_column] if text_column else _text_columns(model)
     missing = [c for c in columns if c not in frame.columns]

@@ -50,6 +50,7 @@ def _register() -> None:
         monitor,
         predict,
         pretrain,
+        recommend,
         search,
         serve,
         train,
@@ -72,11 +73,11 @@ def main() -> None:
     except EcomtuneError as exc:
         if _state["debug"]:
             traceback.print_exc()
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line, however narrow the terminal
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the last line of defence must stay one line
         if _state["debug"]:
             traceback.print_exc()
         console.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the "
-                      "traceback)")
+                      "traceback)", soft_wrap=True)
         sys.exit(1)

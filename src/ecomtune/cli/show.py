@@ -12,6 +12,11 @@ def metrics_table(metrics: dict, title: str = "test metrics", baseline: dict | N
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
+    if "accuracy" not in metrics:  # ranking tasks: HR@K, NDCG@K, MRR, ... as they come
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+        return table
     if baseline:
         table.add_column("TF-IDF baseline", justify="right")
         table.add_column("lift (points)", justify="right")

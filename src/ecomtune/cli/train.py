@@ -22,13 +22,12 @@ def train(
 
     Example: ecomtune train sentiment-en --set training.epochs=1
     """
-    from ecomtune.recipes import load_recipe
-    from ecomtune.training.run import train as run_train
+    from ecomtune.api import train as run_train
 
     extra = list(overrides or [])
     if overwrite:
         extra.append("output.overwrite=true")
     if output:
         extra.append(f"output.dir={output}")
-    run_dir = run_train(load_recipe(recipe, extra), resume=resume)
+    run_dir = run_train(recipe, extra, resume=resume)
     show_run(run_dir)

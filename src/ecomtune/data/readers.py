@@ -17,6 +17,8 @@ READERS = {
     ".json": lambda f: pd.read_json(f, dtype=False),
     ".parquet": lambda f: pd.read_parquet(f),
 }
+for _atomic in (".inter", ".item", ".user"):  # RecBole atomic files: TSV with `name:type` headers
+    READERS[_atomic] = READERS[".tsv"]
 
 
 def resolve_path(path: str) -> Path:

@@ -51,10 +51,11 @@ def load_recipe(source: str | Path | dict, overrides: list[str] | None = None) -
     if not isinstance(raw, dict):
         raise RecipeError(f"{origin}: a recipe must be a YAML mapping (key: value), got {type(raw).__name__}")
     raw = _apply_overrides(copy.deepcopy(raw), overrides or [])  # never edit the caller's dict
+    schema = schema_for(raw, origin)
     try:
-        recipe = Recipe.model_validate(raw)
+        recipe = schema.model_validate(raw)
     except ValidationError as exc:
-        raise RecipeError(f"{origin}: {explain(exc)}") from None
+        raise RecipeError(f"{origin}: {explain(exc, schema)}") from None
     if base is not None:
         _resolve_paths(recipe, base)
     return recipe
@@ -87,14 +88,27 @@ def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-def _resolve_paths(recipe: Recipe, base: Path) -> None:
-    for field in ("train", "validation", "test"):
-        value = getattr(recipe.data, field)
+def schema_for(raw: dict, origin: str = "recipe") -> type[BaseModel]:
+    """The recipe class of the document's `task` (text classification, recommend, search)."""
+    from ecomtune.families import FAMILIES, family_part
+
+    task = raw.get("task")
+    if task is None:
+        return Recipe  # its own validation says `task` is required
+    if not isinstance(task, str) or task not in FAMILIES:
+        raise RecipeError(f"{origin}: `task` must be one of {', '.join(FAMILIES.names())}, got {task!r}")
+    return family_part(task, "recipe")
+
+
+def _resolve_paths(recipe: BaseModel, base: Path) -> None:
+    data = getattr(recipe, "data", None)
+    for field in getattr(data, "PATH_FIELDS", ("train", "validation", "test")):
+        value = getattr(data, field)
         if value and not value.startswith(PACKAGE_PREFIX) and not Path(value).is_absolute():
             setattr(recipe.data, field, str((base / value).resolve()))
 
 
-def explain(exc: ValidationError) -> str:
+def explain(exc: ValidationError, root: type[BaseModel] = Recipe) -> str:
     """Turn a pydantic error into one line per problem that names the key, the value and the fix."""
     lines = []
     for err in exc.errors():
@@ -103,24 +117,24 @@ def explain(exc: ValidationError) -> str:
         kind = err["type"]
         if kind == "extra_forbidden":
             parent, name = loc[:-1], loc[-1]
-            allowed = _fields_at(parent)
+            allowed = _fields_at(parent, root)
             close = difflib.get_close_matches(name, allowed, n=1)
             hint = f"did you mean `{'.'.join(parent + [close[0]])}`?" if close else f"allowed: {', '.join(allowed)}"
             lines.append(f"unknown key `{key}` — {hint}")
         elif kind == "missing":
-            lines.append(f"`{key}` is required — {_description(loc) or 'add it'}")
+            lines.append(f"`{key}` is required — {_description(loc, root) or 'add it'}")
         elif kind == "value_error":
             lines.append(str(err["msg"]).removeprefix("Value error, "))
         else:
-            desc = _description(loc)
+            desc = _description(loc, root)
             fix = f" — {desc}" if desc else ""
             msg = str(err["msg"]).replace("Input should be", "must be").replace("Input", "value")
             lines.append(f"`{key}` {msg}, got {err.get('input')!r}{fix}")
     return "; ".join(lines)
 
 
-def _model_at(loc: list[str]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = Recipe
+def _model_at(loc: list[str], root: type[BaseModel] = Recipe) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = root
     for part in loc:
         field = model.model_fields.get(part) if model else None
         if field is None:
@@ -139,13 +153,13 @@ def _submodel(annotation) -> type[BaseModel] | None:
     return None
 
 
-def _fields_at(loc: list[str]) -> list[str]:
-    model = _model_at(loc)
+def _fields_at(loc: list[str], root: type[BaseModel] = Recipe) -> list[str]:
+    model = _model_at(loc, root)
     return list(model.model_fields) if model else []
 
 
-def _description(loc: list[str]) -> str:
-    model = _model_at(loc[:-1])
+def _description(loc: list[str], root: type[BaseModel] = Recipe) -> str:
+    model = _model_at(loc[:-1], root)
     field = model.model_fields.get(loc[-1]) if model else None
     return field.description or "" if field else ""
 

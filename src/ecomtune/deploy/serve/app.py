@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from ecomtune.deploy.serve.deps import require_api_key
 from ecomtune.deploy.serve.metrics import MetricsMiddleware
 from ecomtune.deploy.serve.registry import plan
-from ecomtune.deploy.serve.routers import classify, health, models, monitor, search, taxonomy
+from ecomtune.deploy.serve.routers import classify, health, models, monitor, recommend, search, taxonomy
 from ecomtune.deploy.serve.service import ServingState
 from ecomtune.deploy.serve.settings import ServeSettings
 
@@ -79,6 +79,7 @@ def create_app(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(health.router)
-    for router in (classify.router, taxonomy.router, search.router, models.router, monitor.router):
+    for router in (classify.router, taxonomy.router, recommend.router, search.router, models.router,
+                   monitor.router):
         app.include_router(router, dependencies=[Depends(require_api_key)])
     return app

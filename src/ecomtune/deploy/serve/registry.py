@@ -8,7 +8,7 @@ Names and versions:
 
 A request names `model` as `name` (its latest version) or `name@version`; without one it gets the model of the
 endpoint's task family when exactly one name serves that family. The families: `classify` (tasks classify and
-multitask) and `taxonomy`.
+multitask), `taxonomy`, `recommend` and `search`.
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ try:  # written alongside this package; the service runs (without /v1/monitor) u
 except ImportError:  # pragma: no cover - depends on the checkout
     DriftMonitor = None
 
-FAMILIES = {"classify": "classify", "multitask": "classify", "taxonomy": "taxonomy"}
+FAMILIES = {"classify": "classify", "multitask": "classify", "taxonomy": "taxonomy", "recommend": "recommend",
+            "search": "search"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 WARMUP_TEXTS = ["ok", "fits well, nice colour", ("the fabric is thinner than in the photos and the size runs small, "
                                                  "so I sent it back and ordered one size up, which fits")]
@@ -158,10 +159,19 @@ class ModelRegistry:
 
 def load_served(spec: ModelSpec, device: str = "auto", warmup: bool = True, monitor_window: int = 1000,
                 bucket_size: int = 8) -> ServedModel:
-    """Load a run's weights, warm it up and attach its drift monitor (blocking; run it in a thread)."""
-    from ecomtune.inference import load
+    """Load a run's weights, warm it up and attach its drift monitor (blocking; run it in a thread).
+
+    Recommenders and search engines warm themselves (`warmup()`) and have no drift monitor: the monitor profiles
+    classifier outputs (labels, confidence).
+    """
+    from ecomtune.api import load
 
     model = load(spec.run_dir, device=device)
+    if hasattr(model, "serve_batch"):
+        if warmup:
+            model.warmup()
+        return ServedModel(spec, model, monitor_error=f"no monitor: drift monitoring covers classifiers, not "
+                                                      f"{spec.task}")
     if warmup:  # first calls allocate and pick kernels: keep that out of the first request's latency
         model.predict_arrays(WARMUP_TEXTS, bucket_size)
         model.predict_arrays(WARMUP_TEXTS[:1], 1)

@@ -86,7 +86,7 @@ class ModelInfo(BaseModel):
     task: str
     endpoint: str | None
     language: str | None
-    labels: dict[str, list[str]] = Field(description="Labels per level / head.")
+    labels: dict[str, list[str]] | None = Field(description="Labels per level / head (classifiers only).")
     test_metrics: dict | None
     backbone: str | None
     created: str | None

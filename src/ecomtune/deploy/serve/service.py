@@ -84,8 +84,14 @@ class ServingState:
             self.on_ready(self)
 
     def _predict_fn(self, served: ServedModel):
+        """What the worker runs on a micro-batch of strings: texts for classifiers and search queries, history keys
+        for recommenders (their `serve_batch` returns arrays shaped like `predict_arrays`)."""
         bucket = self.settings.bucket_size
-        return lambda texts: served.model.predict_arrays(texts, bucket)
+
+        def run(items: list[str]):  # looked up per batch, so a swapped model method takes effect
+            return (getattr(served.model, "serve_batch", None) or served.model.predict_arrays)(items, bucket)
+
+        return run
 
     async def stop(self) -> None:
         """Finish loading (a thread cannot be interrupted), then drain every worker's queued texts."""

@@ -8,7 +8,8 @@ from ecomtune.deploy.serve.schemas import ModelInfo, ModelsResponse
 from ecomtune.deploy.serve.service import ServingState
 
 router = APIRouter(tags=["models"])
-ENDPOINTS = {"classify": "/v1/classify", "taxonomy": "/v1/taxonomy"}
+ENDPOINTS = {"classify": "/v1/classify", "taxonomy": "/v1/taxonomy", "recommend": "/v1/recommend",
+             "search": "/v1/search"}
 
 
 @router.get("/v1/models", response_model=ModelsResponse)
@@ -17,12 +18,12 @@ async def list_models(state: ServingState = Depends(ready_state)) -> ModelsRespo
     infos = []
     for served in state.registry:
         manifest = served.spec.manifest
-        space = served.model.space
+        space = getattr(served.model, "space", None)  # classifiers have labels; rankers do not
         latest = state.registry.select(None, served.name) is served
         infos.append(ModelInfo(
             name=served.name, version=served.version, ref=served.ref, latest=latest, task=served.task,
             endpoint=ENDPOINTS.get(served.family), language=manifest.get("language"),
-            labels={level: list(names) for level, names in zip(space.levels, space.labels)},
+            labels={level: list(names) for level, names in zip(space.levels, space.labels)} if space else None,
             test_metrics=manifest.get("metrics", {}).get("test"),
             backbone=(manifest.get("backbone") or {}).get("name"), created=manifest.get("created"),
             runtime=manifest.get("runtime"), monitor=served.monitor is not None))

@@ -1,0 +1,148 @@
+"""`Recommender`: a trained recommendation run, ready to answer "what next for this user?".
+
+Catalogue vectors go into a vector index (`exact` by default; `faiss-flat` / `faiss-hnsw` with faiss-cpu), user
+vectors come from the history; the user's own history is filtered out of the answer. Items added with
+`add_items(ids, texts)` are embedded by the run's saved text encoder and appended to the index: no retraining
+(text models only; an ID-only model has nothing to embed a new item with).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from ecomtune.errors import DataError, EcomtuneError
+from ecomtune.retrieval.index import build_index
+from ecomtune.rundir import read_manifest
+from ecomtune.tasks.recommend import item_text
+from ecomtune.tasks.recommend.batching import left_pad
+from ecomtune.tasks.recommend.models import from_config
+from ecomtune.training.device import resolve_device
+
+
+class Recommender:
+    """Load with `Recommender.load(run_dir)` (or `ecomtune.load`)."""
+
+    def __init__(self, model, item_ids: list[str], item_texts: list[str], manifest: dict, run_dir: Path,
+                 device: torch.device, index: str = "exact"):
+        self.model = model.eval()
+        self.item_ids = item_ids  # index 0: padding
+        self.item_texts = item_texts
+        self.manifest = manifest
+        self.run_dir = run_dir
+        self.device = device
+        self.index_kind = index
+        self._position = {item: i for i, item in enumerate(item_ids) if i}
+        self._index = None
+        self._encoder = None
+
+    @classmethod
+    def load(cls, run_dir: str | Path, device: str = "auto", index: str = "exact") -> Recommender:
+        run_dir = Path(run_dir)
+        manifest = read_manifest(run_dir)
+        target = run_dir / "model"
+        config = json.loads((target / "config.json").read_text(encoding="utf-8"))
+        weights = load_file(str(target / "weights.safetensors"))
+        model = from_config(config, weights.get("text"))
+        model.load_state_dict(weights, strict=True)
+        ids, texts = ["[PAD]"], [""]
+        with open(target / "items.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                ids.append(row["id"])
+                texts.append(row["text"])
+        dev = resolve_device(device)
+        return cls(model.to(dev), ids, texts, manifest, run_dir, dev, index)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids) - 1
+
+    @property
+    def index(self):
+        if self._index is None:
+            with torch.inference_mode():
+                vectors = self.model.item_matrix()[1:].float().cpu().numpy()
+            self._index = build_index(vectors, self.index_kind)
+        return self._index
+
+    def positions(self, history: list[str], strict: bool = True) -> np.ndarray:
+        """External item ids -> internal positions; unknown ids are an error (or skipped with strict=False)."""
+        out = []
+        for item in history:
+            pos = self._position.get(str(item))
+            if pos is None:
+                if strict:
+                    raise DataError(f"unknown item {item!r} in the history — it is not in this run's catalogue "
+                                    f"({self.n_items} items; add it first with `add_items`)")
+                continue
+            out.append(pos)
+        return np.asarray(out, dtype=np.int64)
+
+    @torch.inference_mode()
+    def user_vectors(self, histories: list[np.ndarray]) -> np.ndarray:
+        seqs = left_pad(histories, self.model.max_history).to(self.device)
+        return self.model.user_vectors(seqs).float().cpu().numpy()
+
+    def recommend_positions(self, histories: list[np.ndarray], k: int = 10, exclude_history: bool = True,
+                            vectors: np.ndarray | None = None) -> list[list[tuple[int, float]]]:
+        """Top-k (internal position, score) per history, with history items left out."""
+        vectors = self.user_vectors(histories) if vectors is None else vectors
+        extra = max((len(h) for h in histories), default=0) if exclude_history else 0
+        scores, rows = self.index.search(vectors, k + extra)
+        out = []
+        for h, s, r in zip(histories, scores, rows):
+            seen = set(h.tolist()) if exclude_history else set()
+            picks = [(int(p) + 1, float(v)) for p, v in zip(r, s) if p >= 0 and int(p) + 1 not in seen]
+            out.append(picks[:k])
+        return out
+
+    def recommend(self, history: list[str], k: int = 10, exclude_history: bool = True) -> list[dict]:
+        """The top-k items for a user whose history (oldest first) is `history` (external item ids)."""
+        if k < 1:
+            raise EcomtuneError(f"k must be >= 1, got {k}")
+        picks = self.recommend_positions([self.positions(history)], k, exclude_history)[0]
+        return [{"item": self.item_ids[p], "score": round(s, 6), "text": self.item_texts[p]} for p, s in picks]
+
+    def add_items(self, ids: list[str], texts: list[str]) -> int:
+        """Embed new items from their text and append them to the catalogue and the index; returns how many."""
+        if self.manifest.get("model", {}).get("item_embedding") == "id" or not (self.run_dir / "model" / "encoder").exists():
+            raise EcomtuneError("this recommender has ID-only item embeddings: it cannot embed new items from text "
+                                "— train with `model.item_embedding: text` / `text+id`, or a two_tower model")
+        ids = [str(i) for i in ids]
+        dupes = [i for i in ids if i in self._position]
+        if dupes or len(set(ids)) < len(ids):
+            raise DataError(f"item {(dupes or ids)[0]!r} is already in the catalogue — new items need new ids")
+        empty = [i for i, t in zip(ids, texts) if not str(t).strip()]
+        if empty:
+            raise DataError(f"item {empty[0]!r} has an empty text — a new item is embedded from its text")
+        if self._encoder is None:
+            self._encoder = item_text.load_saved_encoder(self.run_dir / "model" / "encoder")
+        max_length = self.manifest["recipe"]["model"]["text_max_length"]
+        text = item_text.encode_texts(*self._encoder, list(texts), max_length, device=self.device)
+        with torch.no_grad():  # not inference_mode: the new rows must stay usable by autograd code
+            self.model.add_items(text.to(self.device))
+        for i, t in zip(ids, texts):
+            self._position[i] = len(self.item_ids)
+            self.item_ids.append(i)
+            self.item_texts.append(str(t))
+        self._index = None  # rebuilt with the new rows on next use
+        return len(ids)
+
+    # --- the service's hooks ----------------------------------------------------------------------------------
+    @staticmethod
+    def history_key(history: list[str]) -> str:
+        return " ".join(str(i) for i in history)
+
+    def serve_batch(self, keys: list[str], bucket_size: int = 32):
+        """Micro-batch of history keys -> (dummy predictions [n, 1], [user vectors [n, d]])."""
+        vectors = self.user_vectors([self.positions(k.split(), strict=False) for k in keys])
+        return np.zeros((len(keys), 1), dtype=np.int64), [vectors]
+
+    def warmup(self) -> None:
+        first = self.item_ids[1:3]
+        self.serve_batch([self.history_key(first)])
+        _ = self.index

@@ -1,0 +1,155 @@
+"""Recommenders on tiny data: they learn, save portable run directories, reload, add items, resume."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import ecomtune
+from ecomtune.errors import EcomtuneError, RecipeError
+from ecomtune.recipes import load_recipe
+from ecomtune.tasks.recommend.predict import Recommender
+from ecomtune.tasks.recommend.sasrec import SASRec
+
+from .conftest import rec_recipe
+
+RANDOM_HR10 = 10 / 30
+
+
+def test_sasrec_id_learns_the_next_item_and_round_trips(toy_rec, tmp_path):
+    run = ecomtune.train(rec_recipe(toy_rec, {"type": "sasrec", "item_embedding": "id"}))
+    manifest = json.loads((run / "manifest.json").read_text())
+    test = manifest["metrics"]["test"]
+    assert test["cases"] == 240 and test["hr@1"] > 0.6, test  # the pattern is deterministic: +1 each step
+    assert manifest["cost"]["trainable_params"] > 0 and manifest["history"]
+    assert (run / "README.md").exists() and (run / "plots" / "learning_curve.png").exists()
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved)
+    shutil.rmtree(run)
+    rec = ecomtune.load(moved)
+    assert isinstance(rec, Recommender)
+    top = rec.recommend(["i3", "i4", "i5"], k=3)
+    assert top[0]["item"] == "i6" and "i5" not in [t["item"] for t in top]
+    assert ecomtune.evaluate(moved)["hr@1"] == pytest.approx(test["hr@1"])
+    with pytest.raises(EcomtuneError, match="ID-only"):
+        rec.add_items(["new"], ["Nike Men Shirts new"])
+    with pytest.raises(EcomtuneError, match="unknown item 'nope'"):
+        rec.recommend(["nope"])
+
+
+def test_text_models_recommend_cold_and_new_items(toy_rec, tiny_encoder):
+    recipe = rec_recipe(toy_rec, {"type": "sasrec", "item_embedding": "text+id", "text_encoder": tiny_encoder})
+    recipe["data"]["cold_items"] = 0.1
+    run = ecomtune.train(recipe)
+    metrics = json.loads((run / "manifest.json").read_text())["metrics"]
+    assert metrics["test_cold"]["cases"] + metrics["test_warm"]["cases"] == 240
+    rec = Recommender.load(run)
+    assert (run / "model" / "encoder" / "config.json").exists()
+    n = rec.n_items
+    rec.add_items(["new-1", "new-2"], ["Nike Men Shirts new", "Puma Women Jeans new"])
+    assert rec.n_items == n + 2 and len(rec.index) == n + 2
+    rows = rec.model.item_matrix()
+    assert torch.isfinite(rows).all() and rows.shape[0] == n + 3
+    ranked = rec.recommend(["i1", "i2"], k=rec.n_items - 2)
+    assert {"new-1", "new-2"} <= {r["item"] for r in ranked}  # new items are rankable without retraining
+    with pytest.raises(EcomtuneError, match="already in the catalogue"):
+        rec.add_items(["i1"], ["dup"])
+
+
+@pytest.mark.parametrize("mode", ["text", "text-init"])
+def test_tied_and_text_initialised_embeddings(mode):
+    text = torch.nn.functional.normalize(torch.randn(11, 8), dim=-1)
+    model = SASRec(10, hidden=4, layers=1, heads=1, item_embedding=mode, text=text)
+    if mode == "text":
+        assert not hasattr(model, "table")  # tied: no per-item parameters
+        assert torch.allclose(model.item_matrix(), model.proj(text))
+    else:  # the table starts at the PCA of the text, with the N(0, 0.02) scale
+        assert torch.allclose(model.table.weight[1:], model.text_init_rows(text[1:]), atol=1e-6)
+        assert 0.005 < model.table.weight[1:].std() < 0.05
+    before = model.item_matrix().shape[0]
+    model.add_items(torch.randn(2, 8))
+    assert model.item_matrix().shape[0] == before + 2
+
+
+def test_two_tower_frozen_learns(toy_rec, tiny_encoder):
+    run = ecomtune.train(rec_recipe(toy_rec, {"type": "two_tower", "text_encoder": tiny_encoder, "hidden": 32},
+                                    negatives=16, epochs=6, evaluate_every=3))
+    test = json.loads((run / "manifest.json").read_text())["metrics"]["test"]
+    assert test["hr@10"] > RANDOM_HR10 + 0.2, test
+    rec = ecomtune.load(run)
+    w = rec.model.W.detach()
+    assert w.shape == (32, 32) and not torch.allclose(w, torch.eye(32))  # the bilinear W was learned
+    h = torch.randn(3, 32)
+    assert torch.allclose(rec.model.user_vectors(torch.tensor([[0, 1, 2]])) @ rec.model.item_matrix().T,
+                          rec.model.user_state(torch.tensor([[0, 1, 2]])) @ w @ rec.model.item_matrix().T,
+                          atol=1e-5)
+    del h
+
+
+def test_two_tower_lora_trains_the_encoder_and_saves_it_merged(toy_rec, tiny_encoder):
+    recipe = rec_recipe(toy_rec, {"type": "two_tower", "text_encoder": tiny_encoder, "finetune": "lora"},
+                        negatives=8, epochs=1, evaluate_every=1, refresh_every=3)
+    run = ecomtune.train(recipe)
+    enc = run / "model" / "encoder"
+    assert (enc / "model.safetensors").exists() and not (enc / "adapter_config.json").exists()
+    from safetensors.torch import load_file
+
+    saved = load_file(str(enc / "model.safetensors"))
+    base = load_file(str(__import__("pathlib").Path(tiny_encoder) / "model.safetensors"))
+    changed = [k for k in base if k in saved and not torch.equal(base[k], saved[k])]
+    assert changed, "LoRA was merged into some encoder weights"
+    rec = ecomtune.load(run)
+    rec.add_items(["n1"], ["Zara Women Jeans fresh"])
+    assert rec.n_items == 31
+
+
+def test_interrupted_run_resumes(toy_rec, monkeypatch):
+    from ecomtune.tasks.recommend import train as train_module
+
+    recipe = rec_recipe(toy_rec, {"type": "sasrec"}, epochs=4, evaluate_every=1)
+    calls = {"n": 0}
+    original = train_module._save_checkpoint
+
+    def crash_after_two(*args):
+        original(*args)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated power cut")
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", crash_after_two)
+    with pytest.raises(RuntimeError, match="power cut"):
+        ecomtune.train(recipe)
+    run_dir = __import__("pathlib").Path(recipe["output"]["dir"])
+    state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 2 and len(state["history"]) == 2
+    monkeypatch.setattr(train_module, "_save_checkpoint", original)
+    run = ecomtune.train(recipe, resume=True)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert [h["epoch"] for h in manifest["history"]] == [1, 2, 3, 4]
+    assert not (run / "checkpoints").exists()
+
+
+def test_recipe_errors_name_the_key(toy_rec):
+    base = rec_recipe(toy_rec, {"type": "sasrec", "item_embedding": "text"})
+    base["data"].pop("items")
+    with pytest.raises(RecipeError, match="set `data.items`"):
+        load_recipe(base)
+    with pytest.raises(RecipeError, match="did you mean `model.hidden`"):
+        load_recipe(rec_recipe(toy_rec, {"type": "sasrec", "hiden": 8}))
+    with pytest.raises(RecipeError, match="`model.heads` \\(3\\) must divide"):
+        load_recipe(rec_recipe(toy_rec, {"type": "sasrec", "heads": 3}))
+    bad = rec_recipe(toy_rec, {"type": "sasrec"})
+    bad["evaluation"]["metric"] = "ndcg@7"
+    with pytest.raises(RecipeError, match="evaluation.metric"):
+        load_recipe(bad)
+    with pytest.raises(RecipeError, match="`task` must be one of"):
+        load_recipe({**bad, "task": "recomend"})
+
+
+def test_serve_batch_matches_user_vectors(toy_rec):
+    run = ecomtune.train(rec_recipe(toy_rec, {"type": "sasrec"}, epochs=1, evaluate_every=1))
+    rec = ecomtune.load(run)
+    _, (vectors,) = rec.serve_batch([rec.history_key(["i1", "i2"]), rec.history_key(["i9"])])
+    expected = rec.user_vectors([rec.positions(["i1", "i2"]), rec.positions(["i9"])])
+    assert np.allclose(vectors, expected, atol=1e-5)
