@@ -34,7 +34,7 @@ def evaluate(
     metrics = run_evaluate(run_dir, input, batch_size=batch_size, device=device, noise=noise, noise_seed=noise_seed)
     noisy = f" with {noise:.0%} character noise" if noise is not None else ""
     console.print(metrics_table(metrics, title=f"metrics on {metrics['rows']} rows{noisy}"))
-    if metrics["rows_with_unknown_labels"]:
+    if metrics.get("rows_with_unknown_labels"):
         console.print(f"[yellow]{metrics['rows_with_unknown_labels']} rows skipped: labels the model never saw[/]")
     if json_out:
         json_out.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")

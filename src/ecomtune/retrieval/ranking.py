@@ -28,12 +28,12 @@ def pad_histories(histories: Sequence[np.ndarray], width: int | None = None) -> 
 @torch.inference_mode()
 def target_ranks(score_fn: Callable[[slice], torch.Tensor], histories: Sequence[np.ndarray], targets: np.ndarray,
                  exclude_history: bool = True, chunk: int = 2048) -> np.ndarray:
-    """0-based rank of each target. `score_fn(rows)` returns the [len(rows), n_items + 1] scores of those cases
-    (column 0 is the padding item, never ranked)."""
+    """0-based rank of each target. `score_fn(rows)` returns a new [len(rows), n_items + 1] tensor of those
+    cases' scores (column 0 is the padding item, never ranked); it is edited in place."""
     ranks = np.zeros(len(targets), dtype=np.int64)
     for start in range(0, len(targets), chunk):
         rows = slice(start, min(start + chunk, len(targets)))
-        scores = score_fn(rows).float().clone()
+        scores = score_fn(rows).float()  # a fresh tensor: edited in place below
         t = torch.as_tensor(targets[rows], dtype=torch.long)
         scores[:, 0] = -torch.inf
         if exclude_history:
@@ -42,9 +42,7 @@ def target_ranks(score_fn: Callable[[slice], torch.Tensor], histories: Sequence[
             scores.scatter_(1, hist, -torch.inf)
             scores.scatter_(1, t[:, None], keep)
         target = scores.gather(1, t[:, None])
-        higher = (scores > target).sum(1)
-        ties = (scores == target).sum(1) - 1
-        ranks[rows] = (higher + ties).numpy()
+        ranks[rows] = ((scores >= target).sum(1) - 1).numpy()  # higher + tied, less the target itself
     return ranks
 
 

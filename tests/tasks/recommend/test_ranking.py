@@ -23,9 +23,9 @@ def test_ranks_exclude_history_and_count_ties_against_the_target():
                            [0.0, 9, 1, 1, 1, 1]])   # target 1 repeats its history: still ranked -> 0
     hist = [np.array([1]), np.array([], dtype=np.int64), np.array([1, 2])]
     targets = np.array([3, 2, 1])
-    ranks = target_ranks(lambda rows: scores[rows], hist, targets, exclude_history=True)
+    ranks = target_ranks(lambda rows: scores[rows].clone(), hist, targets, exclude_history=True)
     assert ranks.tolist() == [1, 4, 0]
-    assert target_ranks(lambda rows: scores[rows], hist, targets, exclude_history=False).tolist() == [2, 4, 0]
+    assert target_ranks(lambda rows: scores[rows].clone(), hist, targets, exclude_history=False).tolist() == [2, 4, 0]
 
 
 def test_ranks_are_chunk_independent():
@@ -33,8 +33,8 @@ def test_ranks_are_chunk_independent():
     scores = torch.from_numpy(rng.normal(size=(50, 31)).astype(np.float32))
     hist = [rng.choice(np.arange(1, 31), 3, replace=False) for _ in range(50)]
     targets = rng.integers(1, 31, size=50)
-    a = target_ranks(lambda rows: scores[rows], hist, targets, chunk=7)
-    b = target_ranks(lambda rows: scores[rows], hist, targets, chunk=1000)
+    a = target_ranks(lambda rows: scores[rows].clone(), hist, targets, chunk=7)
+    b = target_ranks(lambda rows: scores[rows].clone(), hist, targets, chunk=1000)
     assert (a == b).all()
     full = scores.clone()
     full[:, 0] = -np.inf
