@@ -200,7 +200,17 @@ def test_pareto_front():
     assert "freeze-14" not in pareto_front(ROWS, "train_seconds")
 
 
-@pytest.mark.parametrize("preset", preset_names())
+def _text_presets() -> list[str]:
+    """The menu adapts text classifiers; recommend and search presets have their own training scripts."""
+    import yaml
+
+    from ecomtune.recipes.loader import _preset_text
+
+    return [p for p in preset_names() if yaml.safe_load(_preset_text(p))["task"] in ("classify", "taxonomy",
+                                                                                     "multitask")]
+
+
+@pytest.mark.parametrize("preset", _text_presets())
 @pytest.mark.parametrize("method", ["full", "freeze-2", "lora", "adalora", "ia3", "prefix", "prompt", "fgm", "pgd",
                                     "focal", "augment"])
 def test_every_menu_method_makes_a_valid_recipe_from_every_preset(preset, method, tmp_path):
