@@ -43,7 +43,13 @@ def base_recipe(source: Recipe | str | Path | dict, overrides: list[str] | None 
     """The compared recipe with the user's `--set` overrides (the same for every method)."""
     if isinstance(source, Recipe):
         return load_recipe(source.model_dump(mode="json", exclude_unset=True), overrides) if overrides else source
-    return load_recipe(source, overrides)
+    recipe = load_recipe(source, overrides)
+    if not isinstance(recipe, Recipe):
+        from ecomtune.errors import RecipeError
+
+        raise RecipeError(f"`compare` runs the adaptation menu on text-classification recipes; `task: {recipe.task}` "
+                          "has its own training — train its variants with `ecomtune train ... --set`")
+    return recipe
 
 
 def method_recipe(base: Recipe, method: Method, run_dir: Path) -> Recipe:
