@@ -179,17 +179,23 @@ def train_biencoder(encoder: BiEncoder, catalogue: list[str], queries: QuerySet,
                 relevant[j] = False  # its own positive stays the target
                 mask[j] = torch.from_numpy(relevant)
             loss = F.cross_entropy(scores.masked_fill(mask, -1e4), torch.arange(len(batch), device=scores.device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
-            if (step + 1) % 10 == 0 or step + 1 == steps:
-                history.append({"step": step + 1, "loss": round(float(np.mean(losses[-10:])), 4)})
-            advance(1, f"loss {np.mean(losses[-10:]):.3f}")
+            train_step(loss, model, optimizer, scheduler, losses, history, step, steps, advance)
     model.eval()
     seconds = time.perf_counter() - start
     return {"history": history, "steps": steps, "train_seconds": round(seconds, 1),
             "queries_per_second": round(steps * t.batch_size / seconds, 1),
             "trainable_params": int(sum(p.numel() for p in model.parameters() if p.requires_grad))}
+
+
+def train_step(loss, model, optimizer, scheduler, losses: list, history: list, step: int, steps: int,
+               advance) -> None:
+    """One optimizer step (clipped at 1.0) plus the loss log shared by the bi-encoder and the re-ranker."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    losses.append(loss.item())
+    if (step + 1) % 10 == 0 or step + 1 == steps:
+        history.append({"step": step + 1, "loss": round(float(np.mean(losses[-10:])), 4)})
+    advance(1, f"loss {np.mean(losses[-10:]):.3f}")

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ecomtune.tasks.network import pool
-from ecomtune.tasks.search.biencoder import _progress
+from ecomtune.tasks.search.biencoder import _progress, train_step
 from ecomtune.tasks.search.data import QuerySet
 
 HEAD = "head.safetensors"
@@ -112,15 +112,7 @@ def train_crossencoder(model: CrossEncoder, catalogue: list[str], queries: Query
             ts = [catalogue[pairs[b][1]] for b in batch]
             target = torch.tensor([pairs[b][2] for b in batch], device=model.device)
             loss = F.binary_cross_entropy_with_logits(model(qs, ts), target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
-            if (step + 1) % 10 == 0 or step + 1 == steps:
-                history.append({"step": step + 1, "loss": round(float(np.mean(losses[-10:])), 4)})
-            advance(1, f"loss {np.mean(losses[-10:]):.3f}")
+            train_step(loss, model, optimizer, scheduler, losses, history, step, steps, advance)
     model.eval()
     seconds = time.perf_counter() - start
     return {"history": history, "steps": steps, "pairs": len(pairs), "train_seconds": round(seconds, 1),
