@@ -79,19 +79,8 @@ class ExpertModel:
                    head["max_length"], manifest, template=head.get("template"))
 
     def _batches(self, texts: list[str], batch_size: int):
-        enc = self.tokenizer(apply_template(texts, self.template), truncation=True, max_length=self.max_length)
-        ids = enc["input_ids"]
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            width = max(len(ids[i]) for i in idx)
-            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                input_ids[row, :len(ids[i])] = torch.tensor(ids[i])
-                mask[row, :len(ids[i])] = 1
-            yield idx, input_ids, mask
+        return length_sorted_batches(self.tokenizer, apply_template(texts, self.template), self.max_length,
+                                     batch_size)
 
     @torch.inference_mode()
     def predict_arrays(self, texts: list[str], batch_size: int = 64, timings: list[float] | None = None,
@@ -134,3 +123,19 @@ class ExpertModel:
 def load(run_dir: str | Path, device: str = "auto", precision: str = "auto") -> ExpertModel:
     """Load a trained model from its run directory."""
     return ExpertModel.load(run_dir, device=device, precision=precision)
+
+
+def length_sorted_batches(tokenizer, texts: list[str], max_length: int, batch_size: int):
+    """(row indices, input_ids, attention_mask) batches of texts sorted by token length (less padding)."""
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = max(len(ids[i]) for i in idx)
+        input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            input_ids[row, :len(ids[i])] = torch.tensor(ids[i])
+            mask[row, :len(ids[i])] = 1
+        yield idx, input_ids, mask

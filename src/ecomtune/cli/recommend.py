@@ -17,6 +17,8 @@ def recommend(
     user_history: str = typer.Option(..., "--user-history", "-u", help="The user's items, oldest first, "
                                      "comma-separated external ids, e.g. 12,7,301."),
     k: int = typer.Option(10, "--k", "-k", min=1, max=1000, help="How many items to return."),
+    profile: str = typer.Option(None, "--profile", help="The user's profile text (two_tower runs trained with "
+                                "`data.users`)."),
     add_items: Path = typer.Option(None, "--add-items", help="A table of new items (id + text columns, as in "
                                    "the recipe's `data.items`) to embed and add before recommending."),
     include_history: bool = typer.Option(False, "--include-history", help="Allow items already in the history."),
@@ -41,7 +43,7 @@ def recommend(
         new = read_item_texts(cfg)
         console.print(f"added {rec.add_items(list(new), list(new.values()))} items from {add_items}")
     history = [h.strip() for h in user_history.split(",") if h.strip()]
-    picks = rec.recommend(history, k=k, exclude_history=not include_history)
+    picks = rec.recommend(history, k=k, exclude_history=not include_history, profile=profile)
     if as_json:
         print(json.dumps(picks, ensure_ascii=False, indent=2))
         return

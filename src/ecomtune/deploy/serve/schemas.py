@@ -149,6 +149,8 @@ class RecommendRequest(BaseModel):
 
     model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
     histories: list[list[str]] = Field(..., description="One history per user: item ids, oldest first.")
+    profiles: list[str | None] | None = Field(None, description="Optional profile text per history (same length; "
+                                              "null = none), for two-tower models trained with `data.users`.")
     k: int = Field(10, ge=1, le=1000, description="Items per user, 1-1000.")
     exclude_history: bool = Field(True, description="Leave the user's own items out of the answer.")
 

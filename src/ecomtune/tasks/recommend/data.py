@@ -50,6 +50,7 @@ class RecData:
     validation: Split
     test: Split
     cold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # held-out item ids
+    user_texts: list[str] | None = None  # aligned with user_ids ("" = no profile), when `data.users` is set
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -133,20 +134,32 @@ def read_sequences(cfg: RecommendData) -> tuple[list[str], list[list[str]]]:
 
 def read_item_texts(cfg: RecommendData) -> dict[str, str]:
     """External item id -> text (text columns joined with ' | ')."""
-    path = resolve_path(cfg.items)
+    return _read_texts(cfg.items, ("item_id_column", cfg.item_id_column),
+                       [("item_text_column", c) for c in cfg.text_columns], "item")
+
+
+def read_user_texts(cfg: RecommendData) -> dict[str, str]:
+    """External user id -> profile text (two_tower's optional user-tower input)."""
+    return _read_texts(cfg.users, ("user_id_column", cfg.user_id_column),
+                       [("user_text_column", c) for c in cfg.user_text_columns], "user")
+
+
+def _read_texts(file: str, id_key: tuple[str, str], text_keys: list[tuple[str, str]], what: str) -> dict[str, str]:
+    path = resolve_path(file)
     frame = _clean_columns(read_table(path))
-    for key, col in [("item_id_column", cfg.item_id_column)] + [("item_text_column", c) for c in cfg.text_columns]:
+    for key, col in [id_key] + text_keys:
         if col not in frame.columns:
             raise DataError(f"{path}: no column `{col}` (`data.{key}`) — columns present: {', '.join(frame.columns)}")
-    texts = frame[cfg.text_columns[0]].astype(str)
-    for col in cfg.text_columns[1:]:
+    id_col, text_cols = id_key[1], [c for _, c in text_keys]
+    texts = frame[text_cols[0]].astype(str)
+    for col in text_cols[1:]:
         texts = texts.str.cat(frame[col].astype(str), sep=" | ")
-    dupes = frame[cfg.item_id_column].duplicated()
+    dupes = frame[id_col].duplicated()
     if dupes.any():
         row = int(np.flatnonzero(dupes.to_numpy())[0])
-        raise DataError(f"{path}: row {row + 2}: item id {frame[cfg.item_id_column].iloc[row]!r} appears twice in "
-                        f"`{cfg.item_id_column}` — keep one row per item")
-    return dict(zip(frame[cfg.item_id_column].astype(str), texts.str.strip()))
+        raise DataError(f"{path}: row {row + 2}: {what} id {frame[id_col].iloc[row]!r} appears twice in "
+                        f"`{id_col}` — keep one row per {what}")
+    return dict(zip(frame[id_col].astype(str), texts.str.strip()))
 
 
 def load_data(cfg: RecommendData, need_text: bool) -> RecData:
@@ -189,7 +202,17 @@ def load_data(cfg: RecommendData, need_text: bool) -> RecData:
     if cfg.cold_items:
         interacted = np.unique(np.concatenate(sequences))
         cold = np.sort(rng.choice(interacted, int(round(cfg.cold_items * len(interacted))), replace=False))
-    return split(item_ids, item_texts, [users[u] for u in keep], sequences, cold, notes)
+    data = split(item_ids, item_texts, [users[u] for u in keep], sequences, cold, notes)
+    if cfg.users:
+        profiles = read_user_texts(cfg)
+        data.user_texts = [profiles.get(str(u), "") for u in data.user_ids]
+        missing = sum(not t for t in data.user_texts)
+        if missing == len(data.user_texts):
+            raise DataError(f"{cfg.users}: no user of {cfg.interactions} has a row here — `data.user_id_column` "
+                            f"({cfg.user_id_column!r}) must hold the same user ids as the interactions")
+        if missing:
+            data.notes.append(f"{missing} of {len(data.user_texts)} users have no profile text (they get none)")
+    return data
 
 
 def split(item_ids, item_texts, user_ids, sequences, cold, notes=None) -> RecData:
@@ -204,4 +227,4 @@ def split(item_ids, item_texts, user_ids, sequences, cold, notes=None) -> RecDat
     users = list(range(len(sequences)))
     validation = Split(users, [warm(s[:-2]) for s in sequences], np.array([s[-2] for s in sequences]))
     test = Split(users, [warm(s[:-1]) for s in sequences], np.array([s[-1] for s in sequences]))
-    return RecData(item_ids, item_texts, user_ids, train, validation, test, cold, list(notes or []))
+    return RecData(item_ids, item_texts, user_ids, train, validation, test, cold, notes=list(notes or []))

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from ecomtune.inference import length_sorted_batches
 from ecomtune.tasks.network import pool
 
 
@@ -26,22 +26,6 @@ def load_encoder(name_or_path: str):
     return tokenizer, model, resolved.pooling
 
 
-def batches(tokenizer, texts: list[str], max_length: int, batch_size: int):
-    """(row indices, input_ids, attention_mask) in length-sorted batches."""
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    order = np.argsort([len(x) for x in enc], kind="stable")
-    pad = tokenizer.pad_token_id or 0
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        width = max(len(enc[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids[row, :len(enc[i])] = torch.tensor(enc[i])
-            mask[row, :len(enc[i])] = 1
-        yield idx, ids, mask
-
-
 def embed(model, ids: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
     hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
     return torch.nn.functional.normalize(pool(hidden, mask, pooling).float(), dim=-1)
@@ -55,7 +39,7 @@ def encode_texts(tokenizer, model, pooling: str, texts: list[str], max_length: i
     model = model.to(device)
     dim = model.config.get_text_config().hidden_size
     out = torch.zeros((len(texts), dim))
-    work = batches(tokenizer, texts, max_length, batch_size)
+    work = length_sorted_batches(tokenizer, texts, max_length, batch_size)
     if progress:
         from rich.progress import track
 
@@ -65,6 +49,17 @@ def encode_texts(tokenizer, model, pooling: str, texts: list[str], max_length: i
                      console=console, transient=True)
     for idx, ids, mask in work:
         out[torch.as_tensor(idx)] = embed(model, ids.to(device), mask.to(device), pooling).cpu()
+    return out
+
+
+def encode_profiles(tokenizer, model, pooling: str, texts: list[str | None], max_length: int = 32,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
+    """Like `encode_texts`, but empty / missing texts give zero rows (a user without a profile)."""
+    present = [i for i, t in enumerate(texts) if t and str(t).strip()]
+    out = torch.zeros((len(texts), model.config.get_text_config().hidden_size))
+    if present:
+        out[present] = encode_texts(tokenizer, model, pooling, [str(texts[i]) for i in present], max_length,
+                                    device=device)
     return out
 
 

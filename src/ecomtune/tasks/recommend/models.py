@@ -16,7 +16,8 @@ def build(recipe, n_items: int, text: torch.Tensor | None):
     m, d, t = recipe.model, recipe.data, recipe.training
     if m.type == "sasrec":
         return SASRec(n_items, m.hidden, m.layers, m.heads, m.dropout, d.max_history, m.item_embedding, text)
-    return TwoTower(n_items, text, m.hidden, d.max_history, m.user_pooling, m.dropout, t.negatives, m.finetune)
+    return TwoTower(n_items, text, m.hidden, d.max_history, m.user_pooling, m.dropout, t.negatives, m.finetune,
+                    profile_dim=text.shape[1] if d.users else 0)
 
 
 def from_config(config: dict, text: torch.Tensor | None):

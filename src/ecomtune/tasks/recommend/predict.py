@@ -3,7 +3,8 @@
 Catalogue vectors go into a vector index (`exact` by default; `faiss-flat` / `faiss-hnsw` with faiss-cpu), user
 vectors come from the history; the user's own history is filtered out of the answer. Items added with
 `add_items(ids, texts)` are embedded by the run's saved text encoder and appended to the index: no retraining
-(text models only; an ID-only model has nothing to embed a new item with).
+(text models only; an ID-only model has nothing to embed a new item with). A two-tower run trained with `data.users`
+also takes each user's profile text, embedded by the same encoder.
 """
 from __future__ import annotations
 
@@ -82,15 +83,36 @@ class Recommender:
             out.append(pos)
         return np.asarray(out, dtype=np.int64)
 
+    @property
+    def uses_profiles(self) -> bool:
+        return bool(self.model.config.get("profile_dim"))
+
+    def _text_encoder(self):
+        if self._encoder is None:
+            self._encoder = item_text.load_saved_encoder(self.run_dir / "model" / "encoder")
+        return self._encoder
+
+    def profile_embeddings(self, profiles: list[str | None]) -> torch.Tensor:
+        """Profile texts -> [n, dim] embeddings (zero rows for empty / missing profiles)."""
+        if not self.uses_profiles:
+            raise EcomtuneError("this recommender has no profile input — train a two_tower model with "
+                                "`data.users` to use profile text")
+        max_length = self.manifest["recipe"]["model"]["text_max_length"]
+        return item_text.encode_profiles(*self._text_encoder(), profiles, max_length, device=self.device)
+
     @torch.inference_mode()
-    def user_vectors(self, histories: list[np.ndarray]) -> np.ndarray:
+    def user_vectors(self, histories: list[np.ndarray], profiles: list[str | None] | None = None) -> np.ndarray:
         seqs = left_pad(histories, self.model.max_history).to(self.device)
-        return self.model.user_vectors(seqs).float().cpu().numpy()
+        if profiles is None or not any(profiles):
+            return self.model.user_vectors(seqs).float().cpu().numpy()
+        users = self.profile_embeddings(profiles).to(self.device)
+        return self.model.user_vectors(seqs, profiles=users).float().cpu().numpy()
 
     def recommend_positions(self, histories: list[np.ndarray], k: int = 10, exclude_history: bool = True,
-                            vectors: np.ndarray | None = None) -> list[list[tuple[int, float]]]:
+                            vectors: np.ndarray | None = None,
+                            profiles: list[str | None] | None = None) -> list[list[tuple[int, float]]]:
         """Top-k (internal position, score) per history, with history items left out."""
-        vectors = self.user_vectors(histories) if vectors is None else vectors
+        vectors = self.user_vectors(histories, profiles) if vectors is None else vectors
         extra = max((len(h) for h in histories), default=0) if exclude_history else 0
         scores, rows = self.index.search(vectors, k + extra)
         out = []
@@ -100,11 +122,16 @@ class Recommender:
             out.append(picks[:k])
         return out
 
-    def recommend(self, history: list[str], k: int = 10, exclude_history: bool = True) -> list[dict]:
-        """The top-k items for a user whose history (oldest first) is `history` (external item ids)."""
+    def recommend(self, history: list[str], k: int = 10, exclude_history: bool = True,
+                  profile: str | None = None) -> list[dict]:
+        """The top-k items for a user whose history (oldest first) is `history` (external item ids); `profile`:
+        the user's profile text (two_tower runs trained with `data.users`)."""
         if k < 1:
             raise EcomtuneError(f"k must be >= 1, got {k}")
-        picks = self.recommend_positions([self.positions(history)], k, exclude_history)[0]
+        if profile and not self.uses_profiles:
+            self.profile_embeddings([profile])  # raises the "no profile input" error
+        picks = self.recommend_positions([self.positions(history)], k, exclude_history,
+                                         profiles=[profile] if profile else None)[0]
         return [{"item": self.item_ids[p], "score": round(s, 6), "text": self.item_texts[p]} for p, s in picks]
 
     def add_items(self, ids: list[str], texts: list[str]) -> int:
@@ -119,10 +146,8 @@ class Recommender:
         empty = [i for i, t in zip(ids, texts) if not str(t).strip()]
         if empty:
             raise DataError(f"item {empty[0]!r} has an empty text — a new item is embedded from its text")
-        if self._encoder is None:
-            self._encoder = item_text.load_saved_encoder(self.run_dir / "model" / "encoder")
         max_length = self.manifest["recipe"]["model"]["text_max_length"]
-        text = item_text.encode_texts(*self._encoder, list(texts), max_length, device=self.device)
+        text = item_text.encode_texts(*self._text_encoder(), list(texts), max_length, device=self.device)
         with torch.no_grad():  # not inference_mode: the new rows must stay usable by autograd code
             self.model.add_items(text.to(self.device))
         for i, t in zip(ids, texts):
@@ -133,13 +158,18 @@ class Recommender:
         return len(ids)
 
     # --- the service's hooks ----------------------------------------------------------------------------------
-    @staticmethod
-    def history_key(history: list[str]) -> str:
-        return " ".join(str(i) for i in history)
+    PROFILE_SEP = "\x1f"  # history key: item ids, then the profile text after this separator
+
+    @classmethod
+    def history_key(cls, history: list[str], profile: str | None = None) -> str:
+        key = " ".join(str(i) for i in history)
+        return f"{key}{cls.PROFILE_SEP}{profile}" if profile else key
 
     def serve_batch(self, keys: list[str], bucket_size: int = 32):
         """Micro-batch of history keys -> (dummy predictions [n, 1], [user vectors [n, d]])."""
-        vectors = self.user_vectors([self.positions(k.split(), strict=False) for k in keys])
+        parts = [k.partition(self.PROFILE_SEP) for k in keys]
+        vectors = self.user_vectors([self.positions(h.split(), strict=False) for h, _, _ in parts],
+                                    [p or None for _, _, p in parts])
         return np.zeros((len(keys), 1), dtype=np.int64), [vectors]
 
     def warmup(self) -> None:

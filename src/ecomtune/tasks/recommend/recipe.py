@@ -22,7 +22,7 @@ from ecomtune.recipes.schema import OutputConfig, _Section
 class RecommendData(_Section):
     """User histories (chronological) and, for text models, the item catalogue's text."""
 
-    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("interactions", "items")
+    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("interactions", "items", "users")
 
     interactions: str = Field(description="user histories: a `user item item ...` text file, a RecBole `.inter` "
                                           "file, or a table with user/item(/time) columns")
@@ -37,6 +37,11 @@ class RecommendData(_Section):
     item_id_column: str = Field("item_id", description="id column of `data.items`, e.g. `item_id`")
     item_text_column: str | list[str] = Field(
         "title", description="text column(s) of `data.items`, joined with ' | ', e.g. `[title, category]`")
+    users: str | None = Field(None, description="two_tower: optional user table with an id column and profile "
+                                                "text columns (users without a row get no profile)")
+    user_id_column: str = Field("user_id", description="id column of `data.users`, e.g. `user_id`")
+    user_text_column: str | list[str] = Field(
+        "profile", description="profile text column(s) of `data.users`, joined with ' | ', e.g. `[age, city]`")
     min_history: int = Field(3, ge=3, description="users with fewer interactions are dropped (leave-one-out "
                                                   "needs train + validation + test), e.g. `3`")
     max_history: int = Field(50, ge=2, le=1024, description="most recent items a model sees per user, e.g. `50`")
@@ -48,6 +53,11 @@ class RecommendData(_Section):
     @property
     def text_columns(self) -> list[str]:
         c = self.item_text_column
+        return [c] if isinstance(c, str) else list(c)
+
+    @property
+    def user_text_columns(self) -> list[str]:
+        c = self.user_text_column
         return [c] if isinstance(c, str) else list(c)
 
 
@@ -145,4 +155,7 @@ class RecommendRecipe(_Section):
         if self.model.type == "two_tower" and self.model.item_embedding != "id":
             raise ValueError("`model.item_embedding` is a sasrec option (the two-tower item tower is always the "
                              "text encoder) — remove it")
+        if self.data.users and self.model.type != "two_tower":
+            raise ValueError("`data.users` (profile text) feeds the two-tower user tower — use "
+                             "`model.type: two_tower`, or remove `data.users`")
         return self

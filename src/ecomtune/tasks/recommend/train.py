@@ -40,8 +40,10 @@ CHECKPOINTS = "checkpoints"
 
 
 @torch.inference_mode()
-def evaluate_split(model, split: Split, ks, exclude_history: bool = True, device=None) -> dict:
-    """Full-ranking HR@K / NDCG@K / MRR of `split` (every item scored, history excluded)."""
+def evaluate_split(model, split: Split, ks, exclude_history: bool = True, device=None,
+                   profiles: torch.Tensor | None = None) -> dict:
+    """Full-ranking HR@K / NDCG@K / MRR of `split` (every item scored, history excluded); `profiles`: two_tower
+    profile embeddings of every user (rows indexed by `split.users`)."""
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
@@ -50,7 +52,10 @@ def evaluate_split(model, split: Split, ks, exclude_history: bool = True, device
 
     def scores(rows: slice) -> torch.Tensor:
         seqs = left_pad(split.histories[rows], width).to(device)
-        return (model.user_vectors(seqs) @ items.T).cpu()
+        if profiles is None:
+            return (model.user_vectors(seqs) @ items.T).cpu()
+        users = profiles[torch.as_tensor(split.users[rows])].to(device)
+        return (model.user_vectors(seqs, profiles=users) @ items.T).cpu()
 
     ranks = target_ranks(scores, split.histories, split.targets, exclude_history)
     model.train(was_training)
@@ -84,8 +89,13 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
         say(f"embedding {data.n_items} item texts with {m.text_encoder}")
         encoder = item_text.load_encoder(m.text_encoder)
         text = item_text.encode_texts(*encoder, data.item_texts, m.text_max_length, device=device, progress=True)
+    profiles = None
+    if data.user_texts is not None:
+        say(f"embedding {sum(map(bool, data.user_texts))} user profiles with {m.text_encoder}")
+        profiles = item_text.encode_profiles(*encoder, data.user_texts, m.text_max_length, device=device)
     embed_seconds = time.perf_counter() - start
     model = build(recipe, data.n_items, text).to(device)
+    model.profile_table = profiles
     if m.type == "two_tower" and m.finetune != "frozen":
         _attach_encoder(model, encoder, data, recipe, device)
     trainable = torch.as_tensor(data.trainable_mask(), device=device)
@@ -131,7 +141,8 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
                 over_budget = t.max_minutes and state["train_seconds"] + time.perf_counter() - tic > 60 * t.max_minutes
                 if state["step"] % eval_steps == 0 or state["step"] >= total_steps or over_budget:
                     state["train_seconds"] += time.perf_counter() - tic
-                    metrics, _ = evaluate_split(model, val, recipe.evaluation.ks, recipe.evaluation.exclude_history)
+                    metrics, _ = evaluate_split(model, val, recipe.evaluation.ks, recipe.evaluation.exclude_history,
+                                                 profiles=profiles)
                     tic = time.perf_counter()
                     state["epoch"] = round(state["step"] / steps_per_epoch, 3)
                     value = metrics[recipe.evaluation.metric]
@@ -163,7 +174,8 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
         encoder = _finished_encoder(model, recipe)
     say("evaluating on the test split (full ranking over every item)")
     tic = time.perf_counter()
-    test, ranks = evaluate_split(model, data.test, recipe.evaluation.ks, recipe.evaluation.exclude_history)
+    test, ranks = evaluate_split(model, data.test, recipe.evaluation.ks, recipe.evaluation.exclude_history,
+                                 profiles=profiles)
     eval_seconds = time.perf_counter() - tic
     metrics = {"test": test, "validation_best": state["best"]}
     if len(data.cold):
@@ -301,10 +313,12 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
         recipe.data.interactions = str(data)
     rec = Recommender.load(run_dir, device=device)
     loaded = load_data(recipe.data, need_text=False)
+    profiles = rec.profile_embeddings(loaded.user_texts) if loaded.user_texts is not None else None
     if loaded.item_ids[1:] != rec.item_ids[1:len(loaded.item_ids)]:
         raise RunDirError(f"{run_dir}: the interactions index items differently from the trained catalogue — "
                           "evaluate on interactions over the same items (with the same `data.items`)")
-    metrics, ranks = evaluate_split(rec.model, loaded.test, recipe.evaluation.ks, recipe.evaluation.exclude_history)
+    metrics, ranks = evaluate_split(rec.model, loaded.test, recipe.evaluation.ks, recipe.evaluation.exclude_history,
+                                    profiles=profiles)
     if len(loaded.cold):
         cold_rows = np.flatnonzero(np.isin(loaded.test.targets, loaded.cold))
         metrics["cold"] = ranking_metrics(ranks[cold_rows], recipe.evaluation.ks)

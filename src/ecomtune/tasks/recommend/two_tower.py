@@ -8,6 +8,9 @@
   saved, so inference needs no encoder except to embed new items.
 - User tower: the history's item embeddings (+ a position embedding, newest = 0), pooled by a masked mean and/or
   a learned attention query; `mean+attention` concatenates both and projects back to `hidden`.
+- Optional profile text (`data.users`): the user's profile is embedded by the same (frozen) encoder and a learned
+  projection (no bias, so a user without a profile adds nothing) is added to the pooled history. Training then also
+  predicts each user's first item from the profile alone, the case of a new user.
 - Score: h_uᵀ W h_i with W a learned [hidden, hidden] matrix (starts as the identity). Trained with a softmax over
   the batch's targets (in-batch negatives) plus `negatives` uniformly sampled items, with the logQ correction of
   each candidate's sampling probability, and false negatives (a candidate equal to the row's target) masked.
@@ -25,10 +28,11 @@ from ecomtune.tasks.recommend.batching import left_pad
 class TwoTower(nn.Module):
     def __init__(self, n_items: int, text: torch.Tensor, hidden: int = 64, max_history: int = 50,
                  user_pooling: str = "mean+attention", dropout: float = 0.1, negatives: int = 256,
-                 finetune: str = "frozen"):
+                 finetune: str = "frozen", profile_dim: int = 0):
         super().__init__()
         self.config = {"type": "two_tower", "n_items": n_items, "hidden": hidden, "max_history": max_history,
-                       "user_pooling": user_pooling, "dropout": dropout, "finetune": finetune}
+                       "user_pooling": user_pooling, "dropout": dropout, "finetune": finetune,
+                       "profile_dim": profile_dim}
         self.max_history = max_history
         self.negatives = negatives
         self.pooling = user_pooling
@@ -41,6 +45,8 @@ class TwoTower(nn.Module):
         self.combine = nn.Linear(2 * hidden, hidden) if user_pooling == "mean+attention" else None
         self.drop = nn.Dropout(dropout)
         self.W = nn.Parameter(torch.eye(hidden))
+        self.profile_proj = nn.Linear(profile_dim, hidden, bias=False) if profile_dim else None
+        self.profile_table: torch.Tensor | None = None  # training users' profile embeddings [n_users, profile_dim]
         self.encoder = None  # (tokenizer, model, pooling, texts, max_length) while fine-tuning the item tower
         self.item_log_q: torch.Tensor | None = None  # log sampling probability of in-batch candidates
 
@@ -52,18 +58,25 @@ class TwoTower(nn.Module):
         """Item-tower outputs of `ids`, through the encoder (with gradients) when it is being fine-tuned."""
         if self.encoder is None:
             return self.item_proj(self.text[ids])
-        from ecomtune.tasks.recommend.item_text import batches, embed
+        from ecomtune.inference import length_sorted_batches
+        from ecomtune.tasks.recommend.item_text import embed
 
         tokenizer, model, pooling, texts, max_length = self.encoder
         unique, inverse = torch.unique(ids, return_inverse=True)
         out = torch.zeros(len(unique), self.text.shape[1], device=self.text.device)
-        for idx, tok, mask in batches(tokenizer, [texts[i] for i in unique.tolist()], max_length, len(unique)):
+        rows = [texts[i] for i in unique.tolist()]
+        for idx, tok, mask in length_sorted_batches(tokenizer, rows, max_length, len(unique)):
             out[torch.as_tensor(idx)] = embed(model, tok.to(out.device), mask.to(out.device), pooling)
         return self.item_proj(out)[inverse]
 
-    def user_vectors(self, seqs: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, L] left-padded histories -> [B, hidden] query vectors q = h_uᵀ W (score = q · h_i)."""
-        return self.user_state(seqs, items) @ self.W
+    def user_vectors(self, seqs: torch.Tensor, items: torch.Tensor | None = None,
+                     profiles: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, L] left-padded histories (+ [B, profile_dim] profile embeddings, zero rows = none) -> [B, hidden]
+        query vectors q = h_uᵀ W (score = q · h_i)."""
+        state = self.user_state(seqs, items)
+        if self.profile_proj is not None and profiles is not None:
+            state = state + self.profile_proj(self.drop(profiles))
+        return state @ self.W
 
     def user_state(self, seqs: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         real = seqs > 0
@@ -93,7 +106,7 @@ class TwoTower(nn.Module):
             candidates.append(sampled)
             log_q.append(torch.full((self.negatives,), float(np.log(self.negatives / len(pool))), device=pool.device))
         cand = torch.cat(candidates)
-        users = self.user_vectors(batch["inputs"])  # history items: the cached encoder outputs, projected
+        users = self.user_vectors(batch["inputs"], profiles=batch.get("profiles"))  # history: cached encoder outputs
         logits = users @ self.items_with_grad(cand).T - torch.cat(log_q)
         false_negative = cand[None, :] == targets[:, None]
         false_negative[torch.arange(len(targets)), torch.arange(len(targets))] = False
@@ -101,20 +114,25 @@ class TwoTower(nn.Module):
         return F.cross_entropy(logits, torch.arange(len(targets), device=logits.device))
 
     def training_batches(self, train: list[np.ndarray], batch_size: int, rng: np.random.Generator):
-        """Every (prefix, next item) pair of every training sequence, shuffled."""
+        """Every (prefix, next item) pair of every training sequence, shuffled; with profiles, the empty prefix
+        too, so that the user tower learns to answer from the profile alone (a user with no history yet)."""
         histories, targets = self._pairs(train)
         order = rng.permutation(len(targets))
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            yield {"inputs": left_pad([histories[i][0][:histories[i][1]] for i in rows], self.max_history),
-                   "targets": torch.as_tensor(targets[rows])}
+            batch = {"inputs": left_pad([histories[i][0][:histories[i][1]] for i in rows], self.max_history),
+                     "targets": torch.as_tensor(targets[rows])}
+            if self.profile_table is not None:
+                batch["profiles"] = self.profile_table[torch.as_tensor([histories[i][2] for i in rows])]
+            yield batch
 
     def _pairs(self, train):
         if getattr(self, "_pair_cache", None) is None or self._pair_cache[0] is not train:
             hist, tgt = [], []
-            for s in train:
-                for j in range(1, len(s)):
-                    hist.append((s, j))
+            first = 0 if self.profile_table is not None else 1  # with profiles: also "new user, profile only"
+            for u, s in enumerate(train):
+                for j in range(first, len(s)):
+                    hist.append((s, j, u))
                     tgt.append(s[j])
             counts = np.bincount(np.asarray(tgt, dtype=np.int64), minlength=len(self.text)).astype(np.float64)
             log_q = np.log(np.maximum(counts, 1) / max(1, counts.sum()))

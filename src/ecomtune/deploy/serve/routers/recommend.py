@@ -1,5 +1,6 @@
 """POST /v1/recommend: task `recommend` — each history becomes a user vector through the micro-batcher (the LRU
-cache keeps the vectors of recent histories, keyed by the item sequence), then the catalogue index answers."""
+cache keeps the vectors of recent histories, keyed by the item sequence and the profile text, if any), then the
+catalogue index answers."""
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,16 @@ ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 500, 503)}
 
 
 def _check(body: RecommendRequest, rec, settings) -> list:
-    """422 naming the first bad field: no histories, too many, an empty one, or an item not in the catalogue."""
+    """422 naming the first bad field: no histories, too many, an empty one, an item not in the catalogue, or
+    profiles the model cannot use / that do not line up with the histories."""
     problems = []
+    if body.profiles is not None:
+        if not rec.uses_profiles:
+            problems.append((("body", "profiles"), ("this model has no profile input (train a two_tower model "
+                                                    "with `data.users`) — leave `profiles` out")))
+        elif len(body.profiles) != len(body.histories):
+            problems.append((("body", "profiles"), (f"{len(body.profiles)} profiles for {len(body.histories)} "
+                                                    "histories — send one per history (null for none)")))
     if not body.histories:
         problems.append((("body", "histories"), "empty list — send at least one history"))
     elif len(body.histories) > settings.max_items:
@@ -35,8 +44,8 @@ def _check(body: RecommendRequest, rec, settings) -> list:
         unknown = [j for j, item in enumerate(history) if item not in rec._position]
         if unknown:
             j = unknown[0]
-            problems.append((("body", "histories", i, j), f"unknown item {history[j]!r} — not in the catalogue "
-                                                          f"({rec.n_items} items)"))
+            problems.append((("body", "histories", i, j), (f"unknown item {history[j]!r} — not in the "
+                                                           f"catalogue ({rec.n_items} items)")))
         positions.append(rec.positions(history, strict=False))
     if problems:
         raise RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": None}
@@ -52,7 +61,8 @@ async def recommend(body: RecommendRequest, request: Request,
     rec = served.model
     positions = _check(body, rec, state.settings)
     try:
-        vectors = await state.predict(served, [rec.history_key(h) for h in body.histories])
+        profiles = body.profiles or [None] * len(body.histories)
+        vectors = await state.predict(served, [rec.history_key(h, p) for h, p in zip(body.histories, profiles)])
         picks = await asyncio.to_thread(rec.recommend_positions, positions, body.k, body.exclude_history,
                                         vectors.probs[0])
     except Exception as exc:  # the worker survives; the client gets the reason
