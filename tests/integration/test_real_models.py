@@ -19,7 +19,8 @@ def needs(name: str):
 def test_minilm_learns_english_sentiment_on_the_demo_sample(tmp_path):
     needs("minilm")
     run = ecomtune.train("demo", [f"output.dir={tmp_path / 'run'}", "data.max_train_rows=400",
-                                  "data.max_test_rows=200", "training.epochs=3", "training.learning_rate=1e-4"])
+                                  "data.max_test_rows=200", "training.epochs=3", "training.learning_rate=1e-4",
+                                  "model.max_length=64"])
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["metrics"]["test"]["accuracy"] >= 0.8
     assert manifest["cost"]["total_params"] == pytest.approx(22.7e6, rel=0.01)
@@ -28,9 +29,9 @@ def test_minilm_learns_english_sentiment_on_the_demo_sample(tmp_path):
 
 def test_gemma_learns_chinese_sentiment(shared_data, tmp_path):
     needs("gemma3-270m")
-    run = ecomtune.train("sentiment-zh", [f"output.dir={tmp_path / 'run'}", "data.max_train_rows=160",
-                                          "data.max_validation_rows=32", "data.max_test_rows=100",
-                                          "training.epochs=2", "training.learning_rate=5e-5",
+    run = ecomtune.train("sentiment-zh", [f"output.dir={tmp_path / 'run'}", "data.max_train_rows=240",
+                                          "data.max_validation_rows=16", "data.max_test_rows=100",
+                                          "training.epochs=1", "training.learning_rate=1e-4",
                                           "model.max_length=64",
                                           "evaluation.baseline=false"])
     manifest = json.loads((run / "manifest.json").read_text())
@@ -42,7 +43,7 @@ def test_gemma_learns_chinese_sentiment(shared_data, tmp_path):
 
 def test_minilm_taxonomy_on_fashion_titles(shared_data, tmp_path):
     needs("minilm")
-    run = ecomtune.train("taxonomy-en", [f"output.dir={tmp_path / 'run'}", "data.max_train_rows=1500",
+    run = ecomtune.train("taxonomy-en", [f"output.dir={tmp_path / 'run'}", "data.max_train_rows=800",
                                          "data.max_test_rows=300", "data.max_validation_rows=100",
                                          "training.epochs=2"])
     test = json.loads((run / "manifest.json").read_text())["metrics"]["test"]
@@ -54,7 +55,7 @@ def test_minilm_lora_learns_with_under_2pct_trainable_and_merges(tmp_path):
     needs("minilm")
     run = ecomtune.train("demo", [f"output.dir={tmp_path / 'run'}", "data.max_train_rows=400",
                                   "data.max_test_rows=200", "training.epochs=3", "training.learning_rate=1e-3",
-                                  "model.adapter.method=lora", "evaluation.baseline=false"])
+                                  "model.adapter.method=lora", "evaluation.baseline=false", "model.max_length=64"])
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["metrics"]["test"]["accuracy"] >= 0.8
     assert manifest["cost"]["trainable_params"] / manifest["cost"]["total_params"] < 0.02

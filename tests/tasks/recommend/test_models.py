@@ -100,6 +100,8 @@ def test_two_tower_lora_trains_the_encoder_and_saves_it_merged(toy_rec, tiny_enc
     changed = [k for k in base if k in saved and not torch.equal(base[k], saved[k])]
     assert changed, "LoRA was merged into some encoder weights"
     rec = ecomtune.load(run)
+    cost = json.loads((run / "manifest.json").read_text())["cost"]
+    assert cost["trainable_params"] > sum(p.numel() for p in rec.model.parameters())  # + the LoRA matrices
     rec.add_items(["n1"], ["Zara Women Jeans fresh"])
     assert rec.n_items == 31
 

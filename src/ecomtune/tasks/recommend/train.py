@@ -169,6 +169,7 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
                     stop = True
                     break
     model.load_state_dict(load_file(str(run_dir / "best.safetensors")), strict=False)
+    trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)  # incl. a fine-tuned encoder
     if model.config["type"] == "two_tower" and model.encoder is not None:
         _refresh(model, device)  # the saved cache comes from the final encoder
         encoder = _finished_encoder(model, recipe)
@@ -182,7 +183,7 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
         cold_rows = np.flatnonzero(np.isin(data.test.targets, data.cold))
         metrics["test_cold"] = ranking_metrics(ranks[cold_rows], recipe.evaluation.ks)
         metrics["test_warm"] = ranking_metrics(np.delete(ranks, cold_rows), recipe.evaluation.ks)
-    cost = {"trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    cost = {"trainable_params": trainable_params,
             "total_params": sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers()),
             "train_seconds": round(state["train_seconds"], 1), "text_embedding_seconds": round(embed_seconds, 1),
             "train_samples_per_second": round(samples / max(state["train_seconds"], 1e-9), 1) if samples else None,
