@@ -62,15 +62,30 @@ def test_classify_answers_like_the_model_in_process(client, classify_run):
         assert got["score"] == max(got["probs"].values())
 
 
-def test_cache_hits_on_normalised_text_and_are_counted(client):
-    ref = client.post("/v1/classify", json={"texts": ["fits and color 7"]}).json()
+def _probs(response) -> list[dict]:
+    assert response.status_code == 200, response.text
+    return [p["probs"] for p in response.json()["predictions"]]
+
+
+def test_cache_twins_each_client_gets_the_answer_for_its_own_text(client, classify_run):
+    twins = ["ｌｏｖｅ ｔｈｉｓ ｃｈｅａｐ ｄｒｅｓｓ 7", "love this cheap dress 7"]  # full-width first: NFKC folds them
+    plain = serving(create_app([classify_run], {**LIMITS, "cache_size": 0}))
+    try:
+        truth = [_probs(plain.post("/v1/classify", json={"texts": [t]}))[0] for t in twins]
+    finally:
+        plain.__exit__(None, None, None)
+    assert truth[0] != truth[1]
     hits_before = metric(client, "ecomtune_cache_hits_total")
-    again = client.post("/v1/classify", json={"texts": ["  fits   and color 7 ", "ｆｉｔｓ and color 7",
-                                                        "Fits and color 7"]}).json()["predictions"]
-    assert [p["cached"] for p in again] == [True, True, False]  # whitespace and NFKC fold; case does not
-    assert again[0]["probs"] == ref["predictions"][0]["probs"]
-    assert metric(client, "ecomtune_cache_hits_total") - hits_before == 2
-    assert metric(client, "ecomtune_cache_entries") >= 2
+    for text, want in zip(twins, truth):
+        first = client.post("/v1/classify", json={"texts": [text]})
+        assert first.json()["predictions"][0]["cached"] is False
+        assert _probs(first)[0] == pytest.approx(want, abs=1e-5)
+    again = client.post("/v1/classify", json={"texts": [twins[1], twins[0], twins[1]]})
+    assert [p["cached"] for p in again.json()["predictions"]] == [True, True, True]
+    assert _probs(again) == [truth[1], truth[0], truth[1]]
+    assert metric(client, "ecomtune_cache_hits_total") - hits_before == 3
+    repeated = client.post("/v1/classify", json={"texts": ["fits and color 8", "fits and color 8"]})
+    assert [p["cached"] for p in repeated.json()["predictions"]] == [False, False]  # computed once, not cached
 
 
 def test_taxonomy_predicts_known_paths(client):

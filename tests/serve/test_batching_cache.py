@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ecomtune.deploy.serve.batching import MicroBatcher
-from ecomtune.deploy.serve.cache import LRUCache, normalize_text
+from ecomtune.deploy.serve.cache import LRUCache
 from ecomtune.deploy.serve.settings import ServeError, ServeSettings
 
 
@@ -128,14 +128,17 @@ def test_stop_drains_queued_texts_without_waiting_out_max_wait():
     assert sizes == [5]
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("  Love   this\tdress\n", "Love this dress"),
-    ("ＬＯＶＥ　ｉｔ！", "LOVE it!"),  # fullwidth letters and ideographic space (NFKC)
-    ("Great", "Great"),  # case is kept
-    ("衣服很好，  物流快", "衣服很好, 物流快"),
-])
-def test_normalize_text(raw, expected):
-    assert normalize_text(raw) == expected
+def test_a_bad_text_in_a_merged_batch_fails_only_its_own_request():
+    model = FakeModel(fail_on="13")
+    errors = []
+    requests = [["1", "2"], ["3", "13"], ["4"], ["5", "6"]]
+    results = run(_submit_all(MicroBatcher(model, max_batch=32, max_wait_ms=200, on_error=errors.append), requests))
+    assert model.calls == [["1", "2", "3", "13", "4", "5", "6"], *requests]  # merged, then each request alone
+    assert isinstance(results[1], RuntimeError) and "cannot read 13" in str(results[1])
+    for texts, result in zip(requests, results):
+        if "13" not in texts:
+            assert result[0][:, 0].tolist() == [int(t) for t in texts]
+    assert len(errors) == 2  # the merged batch, then the request that holds "13"
 
 
 def test_lru_cache_evicts_least_recently_used_and_counts():

@@ -1,6 +1,8 @@
 """`ecomtune serve RUN_DIR [RUN_DIR ...]`: an HTTP service (FastAPI + uvicorn) for one or more run directories."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from ecomtune.cli.app import app
@@ -22,17 +24,22 @@ def serve(
     cache_size: int = typer.Option(10_000, "--cache-size", help="Predictions kept in the LRU cache (0: off)."),
     max_text_chars: int = typer.Option(4000, "--max-text-chars", help="Longest text accepted."),
     max_items: int = typer.Option(64, "--max-items", help="Most texts per request."),
-    api_key: str = typer.Option(None, "--api-key", envvar="ECOMTUNE_API_KEY", show_envvar=True,
-                                help="Require this key (X-API-Key or Authorization: Bearer) on /v1/*."),
-    shutdown_timeout: float = typer.Option(30.0, "--shutdown-timeout", help="Seconds in-flight requests get to "
-                                           "finish on SIGTERM / Ctrl+C."),
+    max_body_bytes: int = typer.Option(4 * 2**20, "--max-body-bytes", help="Largest request body in bytes (413 "
+                                       "above, before it is parsed)."),
+    api_key: str = typer.Option(None, "--api-key", help="Require this key (X-API-Key or Authorization: Bearer) on "
+                                "everything but /healthz, /readyz, /metrics. Visible in `ps`: prefer "
+                                "--api-key-file or $ECOMTUNE_API_KEY."),
+    api_key_file: Path = typer.Option(None, "--api-key-file", help="Read the API key from this file (first line)."),
+    shutdown_timeout: float = typer.Option(30.0, "--shutdown-timeout", help="Seconds from SIGTERM / Ctrl+C to exit "
+                                           "(plus about one): in-flight requests finish within it."),
     monitor_window: int = typer.Option(1000, "--monitor-window", help="Recent predictions the drift monitor "
                                        "compares with the run's reference profile."),
     device: str = DEVICE,
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (uvicorn access log)."),
 ):
-    """Serve models over HTTP: POST /v1/classify, /v1/taxonomy; GET /v1/models, /v1/monitor, /readyz, /metrics.
+    """Serve models over HTTP: POST /v1/classify, /v1/taxonomy, /v1/recommend, /v1/search; GET /v1/models,
+    /v1/monitor, /readyz, /metrics.
 
     Example: ecomtune serve runs/sentiment-en runs/taxonomy-en --port 8000
     Two versions side by side: ecomtune serve sentiment@v1=runs/old sentiment@v2=runs/new
@@ -42,13 +49,19 @@ def serve(
 
     from ecomtune.deploy.serve import ServeSettings
     from ecomtune.deploy.serve import serve as run_service
+    from ecomtune.deploy.serve.settings import ServeError, read_key_file
 
     hf_logging.disable_progress_bar()  # a service's log is not a terminal
-
+    if api_key and api_key_file:
+        raise ServeError("--api-key and --api-key-file both given — keep one (the file: it stays out of `ps`)")
+    if api_key:
+        console.print("note: --api-key is visible to every user of this machine (`ps`); --api-key-file or "
+                      "$ECOMTUNE_API_KEY keep it out of sight")
     settings = ServeSettings.build(
         host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms, bucket_size=bucket_size,
         batching=not no_batching, cache_size=cache_size, max_text_chars=max_text_chars, max_items=max_items,
-        api_key=api_key, shutdown_timeout_s=shutdown_timeout, monitor_window=monitor_window, device=device)
+        max_body_bytes=max_body_bytes, api_key=read_key_file(api_key_file) if api_key_file else api_key,
+        shutdown_timeout_s=shutdown_timeout, monitor_window=monitor_window, device=device)
 
     def announce(url: str, specs: list) -> None:
         console.print(f"[bold cyan]ecomtune[/] serving on [bold]{url}[/] (docs: {url}/docs) — loading "

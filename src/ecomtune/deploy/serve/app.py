@@ -3,7 +3,9 @@
 Start-up: settings are validated and every manifest is read when the app is created (a bad run directory fails
 before any port opens); the lifespan then loads and warms the models in the background, so /healthz answers at
 once and /readyz turns 200 when all are warm. Shutdown (SIGTERM/SIGINT under uvicorn): uvicorn stops accepting
-and waits for in-flight requests (`shutdown_timeout_s`), then the lifespan drains each inference worker.
+and waits for in-flight requests, then the lifespan drains each inference worker — both within one deadline,
+`shutdown_timeout_s` from the signal (server.py). Before any route: the API key and the body-size limit
+(guards.py); every error is the short `ErrorResponse` body.
 """
 from __future__ import annotations
 
@@ -11,19 +13,20 @@ from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request, status
-from fastapi.encoders import jsonable_encoder
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
-from ecomtune.deploy.serve.deps import require_api_key
+from ecomtune.deploy.serve.guards import ApiKeyMiddleware, BodyLimitMiddleware, clip, error_response
 from ecomtune.deploy.serve.metrics import MetricsMiddleware
+from ecomtune.deploy.serve.openapi import app_schema
 from ecomtune.deploy.serve.registry import plan
 from ecomtune.deploy.serve.routers import classify, health, models, monitor, recommend, search, taxonomy
 from ecomtune.deploy.serve.service import ServingState
 from ecomtune.deploy.serve.settings import ServeSettings
 
 _SOURCES = {"body", "query", "path", "header", "cookie"}
+MAX_ERRORS = 10
 
 
 def field_name(loc: Sequence) -> str:
@@ -37,18 +40,27 @@ def field_name(loc: Sequence) -> str:
     return name or "body"
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = jsonable_encoder(exc.errors())
+async def _validation_error(request: Request, exc: RequestValidationError):
+    # never `input` or `ctx`: they hold what the client sent (20 MB, NaN, a lone surrogate)
+    errors = exc.errors()
     first = errors[0]
-    where = "body" if first.get("type") == "json_invalid" else field_name(first.get("loc", ()))
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}{more}", "errors": errors},
-                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    if first.get("type") == "json_invalid":
+        detail = f"body: JSON decode error at character {first['loc'][-1]}: {first.get('ctx', {}).get('error')}"
+    else:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        detail = f"{clip(field_name(first.get('loc', ())), 80)}: {first.get('msg', 'invalid')}{more}"
+    items = [{"loc": [p if isinstance(p, int) else clip(str(p), 80) for p in e.get("loc", ())],
+              "msg": clip(str(e.get("msg", "invalid"))), "type": str(e.get("type", "value_error"))}
+             for e in errors[:MAX_ERRORS]]
+    return error_response(422, detail, items)
 
 
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"},
-                        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+async def _http_error(request: Request, exc: HTTPException):
+    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception):
+    return error_response(500, f"internal error: {type(exc).__name__}: {clip(str(exc), 200)}")
 
 
 def create_app(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | None = None, *,
@@ -75,11 +87,23 @@ def create_app(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | 
                   description="Predictions from fine-tuned ecomtune models. Models: GET /v1/models; "
                               "readiness: /readyz; Prometheus metrics: /metrics.")
     app.state.serving = state
+    # the last added runs first: count every answer, then the key, then the size, all before the body is parsed
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.api_key:
+        app.add_middleware(ApiKeyMiddleware, key=settings.api_key)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
-    app.include_router(health.router)
-    for router in (classify.router, taxonomy.router, recommend.router, search.router, models.router,
+    for router in (health.router, classify.router, taxonomy.router, recommend.router, search.router, models.router,
                    monitor.router):
-        app.include_router(router, dependencies=[Depends(require_api_key)])
+        app.include_router(router)
+    refs = sorted({s.name for s in state.registry.specs} | {s.ref for s in state.registry.specs})
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = app_schema(FastAPI.openapi(app), settings, refs)
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app

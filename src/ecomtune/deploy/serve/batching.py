@@ -16,6 +16,9 @@ bigger matrix products won over less padding, so the default bucket is the whole
 
 With batching off, each request is one call of its own, in arrival order, on the same thread.
 The event loop never runs a model: it only queues texts and awaits a future the worker resolves.
+
+When a batch holding several requests raises, each request's texts run again on their own, so only the request
+that caused the error fails (one client's unreadable text must not fail its neighbours').
 """
 from __future__ import annotations
 
@@ -166,20 +169,29 @@ class MicroBatcher:
     def _work(self) -> None:
         while (batch := self._next_batch()) is not None:
             live = [(job, i) for job, i, _ in batch if job.pending > 0]
-            if not live:
+            if not live or (error := self._run(live)) is None:
                 continue
-            start = time.perf_counter()
-            try:
-                pred, probs = self.predict([job.texts[i] for job, i in live])
-            except Exception as exc:  # noqa: BLE001 - a bad batch fails its requests, never the worker
-                self._safe(self.on_error, exc)
-                for job in {id(job): job for job, _ in live}.values():
-                    job.fail(exc)
-                continue
-            self._safe(self.on_batch, len(live), time.perf_counter() - start)
-            for row, (job, i) in enumerate(live):
-                if job.pending > 0:
-                    job.fill(i, pred, probs, row)
+            parts: dict[_Job, list[tuple[_Job, int]]] = {}
+            for job, i in live:
+                parts.setdefault(job, []).append((job, i))
+            for job, part in parts.items():  # alone, a request fails only for its own texts
+                failed = self._run(part) if len(parts) > 1 else error
+                if failed is not None:
+                    job.fail(failed)
+
+    def _run(self, live: list[tuple[_Job, int]]) -> Exception | None:
+        """Predict `live` texts and fill their jobs; the exception instead, if `predict` raises."""
+        start = time.perf_counter()
+        try:
+            pred, probs = self.predict([job.texts[i] for job, i in live])
+        except Exception as exc:  # noqa: BLE001 - a bad batch fails its requests, never the worker
+            self._safe(self.on_error, exc)
+            return exc
+        self._safe(self.on_batch, len(live), time.perf_counter() - start)
+        for row, (job, i) in enumerate(live):
+            if job.pending > 0:
+                job.fill(i, pred, probs, row)
+        return None
 
     @staticmethod
     def _safe(hook, *args) -> None:

@@ -1,24 +1,15 @@
 """A thread-safe LRU cache (any hashable key -> any value) with hit and miss counters.
 
-The service keys predictions by `(model, version, normalize_text(text))` and keeps the raw prediction row and
-probability rows as the value (so the drift monitor sees cache hits too): texts that differ only in spacing or
-character width share one entry. Recommendation embeddings can reuse the class with their own keys.
+The service keys predictions by `(model, version, text)` — the text exactly as the model reads it, so an answer
+never depends on who asked first — and keeps the raw prediction row and probability rows as the value (so the
+drift monitor sees cache hits too). Recommendation and search use the same keys, with a history key or a query.
 """
 from __future__ import annotations
 
-import re
 import threading
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
-
-_SPACES = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """NFKC, trimmed, runs of whitespace collapsed to one space; case is kept (it can carry meaning: "OK" vs "ok")."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip()
 
 
 class LRUCache:

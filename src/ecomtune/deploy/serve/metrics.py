@@ -13,11 +13,12 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # Paths that get their own label; anything else is "other", so scanners cannot blow up the label set.
-ENDPOINTS = ("/v1/classify", "/v1/taxonomy", "/v1/models", "/v1/monitor", "/healthz", "/readyz", "/metrics",
-             "/docs", "/openapi.json")
+ENDPOINTS = ("/v1/classify", "/v1/taxonomy", "/v1/recommend", "/v1/search", "/v1/models", "/v1/monitor", "/healthz",
+             "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json")
 LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-ERROR_KINDS = {400: "bad_request", 401: "auth", 404: "not_found", 422: "validation", 503: "not_ready"}
+ERROR_KINDS = {400: "bad_request", 401: "auth", 404: "not_found", 413: "too_large", 422: "validation",
+               503: "not_ready"}
 
 
 class ServeMetrics:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ecomtune.deploy.serve.batching import MicroBatcher
+from ecomtune.deploy.serve.guards import clip
 from ecomtune.deploy.serve.settings import ServeError
 from ecomtune.errors import EcomtuneError
 from ecomtune.rundir import read_manifest
@@ -148,11 +149,11 @@ class ModelRegistry:
         name, _, version = model.partition("@")
         versions = [m for m in self if m.name == name and (not version or m.version == version)]
         if not versions:
-            raise ModelNotFound(f"unknown model '{model}' — available: {self.available(family)}")
+            raise ModelNotFound(f"unknown model '{clip(model, 60)}' — available: {self.available(family)}")
         # latest = most recently created; on a tie, the later argument (dicts keep insertion order)
         chosen = max(reversed(versions), key=lambda m: m.spec.created)
         if family is not None and chosen.family != family:
-            raise ModelNotFound(f"model '{model}' is a {chosen.task} model, not {family} — available: "
+            raise ModelNotFound(f"model '{clip(model, 60)}' is a {chosen.task} model, not {family} — available: "
                                 f"{self.available(family)}")
         return chosen
 

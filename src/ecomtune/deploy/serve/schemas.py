@@ -14,26 +14,42 @@ class PredictRequest(BaseModel):
         "examples": [{"texts": ["Love this dress, fits perfectly", "Fabric tore after one wash"]}]})
 
     model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
-    texts: list[str] = Field(..., description="One or more texts (limits: see the service's settings).")
+    texts: list[str] = Field(..., description="One or more texts (limits: this schema, from the server's settings).")
 
 
-def check_texts(texts: list[str], settings: ServeSettings) -> None:
-    """Limits that depend on the settings; a 422 naming the first offending field (`texts[3]: empty text`)."""
+def text_problem(text: str, settings: ServeSettings, noun: str = "text", blank_ok: bool = False) -> str | None:
+    """Why a model cannot take `text` (None when it can): blank, too long, or not encodable as UTF-8 (a lone
+    surrogate, which JSON can carry as `\\ud800` but a tokenizer cannot read)."""
+    if not blank_ok and not text.strip():
+        return f"empty {noun}"
+    if len(text) > settings.max_text_chars:
+        return f"{len(text)} characters, at most {settings.max_text_chars}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"not valid Unicode at character {exc.start} (a lone surrogate such as \\ud800) — send UTF-8 text"
+    return None
+
+
+def reject(problems: list[tuple[tuple, str]]) -> None:
+    """A 422 listing `(loc, message)` problems, e.g. `(("texts", 3), "empty text")`."""
+    if problems:
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", *loc), "msg": msg}
+                                      for loc, msg in problems])
+
+
+def check_texts(texts: list[str], settings: ServeSettings, field: str = "texts", noun: str = "text") -> None:
+    """Limits that depend on the settings (declared in the app's OpenAPI schema too) and what a tokenizer cannot
+    read: a 422 naming each offending item (`texts[3]: empty text`)."""
     problems = []
     if not texts:
-        problems.append((("body", "texts"), "empty list — send at least one text", texts))
+        problems.append(((field,), f"empty list — send at least one {noun}"))
     elif len(texts) > settings.max_items:
-        problems.append((("body", "texts"), f"{len(texts)} texts, at most {settings.max_items} per request",
-                         len(texts)))
+        problems.append(((field,), f"{len(texts)} {noun}s, at most {settings.max_items} per request"))
     for i, text in enumerate(texts[:settings.max_items]):
-        if not text.strip():
-            problems.append((("body", "texts", i), "empty text", text))
-        elif len(text) > settings.max_text_chars:
-            problems.append((("body", "texts", i), f"{len(text)} characters, at most {settings.max_text_chars}",
-                             len(text)))
-    if problems:
-        raise RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": value}
-                                      for loc, msg, value in problems])
+        if problem := text_problem(text, settings, noun):
+            problems.append(((field, i), problem))
+    reject(problems)
 
 
 class LabelPrediction(BaseModel):
@@ -78,6 +94,16 @@ class TaxonomyResponse(_Served):
     predictions: list[PathPrediction]
 
 
+class Health(BaseModel):
+    status: str = Field(description="`alive`.")
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="`ready`, `loading` or `failed`.")
+    models: list[str] | None = Field(None, description="`name@version` of each served model, once ready.")
+    detail: str | None = Field(None, description="Why loading failed.")
+
+
 class ModelInfo(BaseModel):
     name: str
     version: str
@@ -98,8 +124,23 @@ class ModelsResponse(BaseModel):
     models: list[ModelInfo]
 
 
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description="Where: e.g. [\"body\", \"texts\", 3].")
+    msg: str
+    type: str
+
+
 class ErrorResponse(BaseModel):
-    detail: str
+    """Every error answer: one line naming the field and the fix; it never echoes the request beyond a short prefix."""
+
+    detail: str = Field(max_length=300, description="E.g. `texts[3]: empty text`.")
+    errors: list[ErrorItem] | None = Field(None, description="422 only: each problem found (the first 10).")
+
+
+ERRORS = {code: {"model": ErrorResponse, "description": what} for code, what in (
+    (400, "Unreadable body, or a request the served models cannot answer (e.g. several could: name one)"),
+    (404, "Unknown model, or one of another task"), (413, "Body over the server's --max-body-bytes"),
+    (422, "A field breaks the schema or a limit"), (500, "Inference failed"), (503, "Models still loading"))}
 
 
 class SearchRequest(BaseModel):
@@ -109,19 +150,9 @@ class SearchRequest(BaseModel):
         "examples": [{"queries": ["men navy blue casual shirts", "red heels for women"], "k": 10}]})
 
     model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
-    queries: list[str] = Field(..., description="One or more queries (limits: see the service's settings).")
+    queries: list[str] = Field(..., description="One or more queries (limits as for `texts`).")
     k: int = Field(10, ge=1, le=1000, description="Products per query, 1-1000.")
     rerank: bool = Field(False, description="Re-rank the bi-encoder's top N with the cross-encoder (slower).")
-
-
-def check_queries(queries: list[str], settings: ServeSettings) -> None:
-    """`check_texts` for the `queries` field: a 422 naming it (`queries[0]: empty text`)."""
-    try:
-        check_texts(queries, settings)
-    except RequestValidationError as exc:
-        errors = [{**e, "loc": ("body", "queries", *e["loc"][2:]),
-                   "msg": e["msg"].replace("texts", "queries").replace("text", "query")} for e in exc.errors()]
-        raise RequestValidationError(errors) from None
 
 
 class SearchHit(BaseModel):

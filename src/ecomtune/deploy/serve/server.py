@@ -1,4 +1,5 @@
-"""Run the app under uvicorn: bind first (a busy port is a one-line error), stop gracefully on SIGTERM/SIGINT."""
+"""Run the app under uvicorn: bind first (a busy port is a one-line error), stop gracefully on SIGTERM/SIGINT,
+within one deadline."""
 from __future__ import annotations
 
 import errno
@@ -8,6 +9,9 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import uvicorn
+
+from ecomtune.deploy.serve.service import ServingState
 from ecomtune.deploy.serve.settings import ServeError, ServeSettings
 
 
@@ -37,17 +41,34 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server with ONE shutdown deadline, started when the signal arrives: uvicorn alone would wait
+    `shutdown_timeout_s` for in-flight requests, and the lifespan as long again for the inference workers."""
+
+    def __init__(self, config: uvicorn.Config, state: ServingState):
+        super().__init__(config)
+        self.state = state
+
+    def handle_exit(self, sig, frame) -> None:
+        self.state.begin_shutdown()
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets=None) -> None:
+        # in-flight requests get what is left of the deadline; the workers, what the requests leave of it
+        self.config.timeout_graceful_shutdown = self.state.shutdown_left()
+        await super().shutdown(sockets)
+
+
 def serve(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | None = None, *,
           log_level: str = "warning", access_log: bool = False,
           announce: Callable[[str, list], None] | None = None,
           on_ready: Callable | None = None) -> None:
-    """Serve until SIGTERM/SIGINT; in-flight requests finish first (up to `settings.shutdown_timeout_s`).
+    """Serve until SIGTERM/SIGINT; in-flight requests finish first, and the process is done within
+    `settings.shutdown_timeout_s` of the signal (plus about a second).
 
     `announce(url, specs)` is called once the port is bound (the CLI prints it). Raises `ServeError` when the
     settings, a run directory or the port are bad, or when loading a model fails.
     """
-    import uvicorn
-
     from ecomtune.deploy.serve.app import create_app
 
     settings = settings if isinstance(settings, ServeSettings) else ServeSettings.build(settings)
@@ -63,7 +84,7 @@ def serve(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | None 
     sock = bind(settings.host, settings.port)
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on",
                             timeout_graceful_shutdown=settings.shutdown_timeout_s)
-    server = uvicorn.Server(config)
+    server = _Server(config, app.state.serving)
     if announce:
         announce(url_of(sock), app.state.serving.registry.specs)
     # uvicorn re-raises the signal that stopped it once it is done; handlers of ours make that a clean exit 0

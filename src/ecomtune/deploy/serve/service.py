@@ -1,9 +1,11 @@
 """The state one app holds (settings, models, cache, metrics) and the prediction path every endpoint shares:
-normalise -> cache -> micro-batch the misses -> fill the cache -> feed the drift monitor."""
+cache -> micro-batch the misses -> fill the cache -> feed the drift monitor."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecomtune.deploy.serve.batching import MicroBatcher
-from ecomtune.deploy.serve.cache import LRUCache, normalize_text
+from ecomtune.deploy.serve.cache import LRUCache
 from ecomtune.deploy.serve.metrics import ServeMetrics
 from ecomtune.deploy.serve.registry import (
     ModelRegistry,
@@ -22,6 +24,34 @@ from ecomtune.deploy.serve.registry import (
 from ecomtune.deploy.serve.settings import ServeSettings
 
 log = logging.getLogger("ecomtune.serve")
+
+
+async def _in_daemon_thread(fn, *args):
+    """`asyncio.to_thread` on a daemon thread: a load still running at the shutdown deadline must not hold the
+    process (the default executor's threads are joined at exit)."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def run():
+        try:
+            result, error = fn(*args), None
+        except BaseException as exc:  # noqa: BLE001 - raised in the awaiting task
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(_settle, future, result, error)
+        except RuntimeError:  # the event loop is closed: nobody is waiting any more
+            pass
+
+    threading.Thread(target=run, name="load-models", daemon=True).start()
+    return await future
+
+
+def _settle(future: asyncio.Future, result, error: BaseException | None) -> None:
+    if not future.done():  # the awaiting task may have been cancelled
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
 
 
 @dataclass
@@ -50,6 +80,7 @@ class ServingState:
         self.on_ready, self.on_failure = on_ready, on_failure
         self._loader: asyncio.Task | None = None
         self._stopping = False
+        self._deadline: float | None = None  # monotonic time by which shutdown must be over
         # the monitor tokenises what it observes: keep that off the request path, on its own thread
         self._observer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-monitor")
 
@@ -64,7 +95,7 @@ class ServingState:
             for spec in self.registry.specs:
                 if self._stopping:  # shut down while loading: the rest is not needed
                     return
-                served = await asyncio.to_thread(load_served, spec, s.device, s.warmup, s.monitor_window,
+                served = await _in_daemon_thread(load_served, spec, s.device, s.warmup, s.monitor_window,
                                                  s.bucket_size)
                 served.batcher = MicroBatcher(self._predict_fn(served), max_batch=s.max_batch,
                                               max_wait_ms=s.max_wait_ms, enabled=s.batching, name=spec.ref,
@@ -93,41 +124,51 @@ class ServingState:
 
         return run
 
+    def begin_shutdown(self) -> None:
+        """Start the shutdown deadline (`shutdown_timeout_s` from now); the server calls it when the signal comes."""
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.settings.shutdown_timeout_s
+
+    def shutdown_left(self) -> float:
+        """Seconds left until the shutdown deadline (starting it if it has not started)."""
+        self.begin_shutdown()
+        return max(0.0, self._deadline - time.monotonic())
+
     async def stop(self) -> None:
-        """Finish loading (a thread cannot be interrupted), then drain every worker's queued texts."""
+        """Drain every worker's queued texts, within what is left of the shutdown deadline; a load still running
+        or a model still busy then is left behind (daemon threads: they do not hold the process)."""
         self._stopping = True
         self.ready = False
         self.metrics.ready.set(0)
         if self._loader is not None:
-            await asyncio.gather(self._loader, return_exceptions=True)
-        timeout = self.settings.shutdown_timeout_s
-        done = await asyncio.gather(*(m.batcher.stop(timeout) for m in self.registry if m.batcher))
+            await asyncio.wait([self._loader], timeout=self.shutdown_left())
+        left = self.shutdown_left()
+        done = await asyncio.gather(*(m.batcher.stop(left) for m in self.registry if m.batcher))
         if not all(done):
-            log.warning("an inference worker was still busy after %.0fs; leaving it", timeout)
-        await asyncio.to_thread(self._observer.shutdown, wait=True)
+            log.warning("an inference worker was still busy at the shutdown deadline; leaving it")
+        # the monitor's window lives in memory and ends with the process: queued observations can go
+        self._observer.shutdown(wait=False, cancel_futures=True)
 
     # --- the prediction path ---------------------------------------------------------------------------------
     async def predict(self, served: ServedModel, texts: list[str]) -> Predictions:
         """Predictions for a request's texts: cache hits, and the misses (deduplicated) through the batcher.
 
-        The model sees each text as sent (as `ecomtune predict` would: NFKC would, e.g., turn Chinese full-width
-        punctuation into ASCII the model never saw in training); only the cache key is normalised, so texts that
-        differ only in spacing or width share one entry.
+        The model sees each text as sent (as `ecomtune predict` would), and the cache key is that exact text: a
+        normalised key would hand the answer for whichever variant came first (a full-width twin, say) to every
+        later client. `cached` is true only for rows the cache answered; a text repeated within the request is
+        computed once and is not cached for either row.
         """
-        keys = [(served.name, served.version, normalize_text(t)) for t in texts]
+        keys = [(served.name, served.version, t) for t in texts]
         rows: list[tuple | None] = [self.cache.get(key) for key in keys]
         cached = [row is not None for row in rows]
-        todo = {}  # key -> the first text sent with it
-        for key, text, row in zip(keys, texts, rows):
-            if row is None:
-                todo.setdefault(key, text)
+        todo = list(dict.fromkeys(key for key, row in zip(keys, rows) if row is None))
         ref = served.ref
         if self.cache.enabled:
             hits = sum(cached)
             self.metrics.cache_hits.labels(ref).inc(hits)
             self.metrics.cache_misses.labels(ref).inc(len(texts) - hits)
         if todo:
-            pred, probs = await served.batcher.submit(list(todo.values()))
+            pred, probs = await served.batcher.submit([text for _, _, text in todo])
             fresh = {}
             for i, key in enumerate(todo):
                 # copies: a cached row must not keep the whole batch array alive

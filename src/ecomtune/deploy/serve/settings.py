@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -9,10 +10,23 @@ from ecomtune.errors import EcomtuneError
 
 API_KEY_ENV = "ECOMTUNE_API_KEY"
 FLAGS = {"batching": "--no-batching", "shutdown_timeout_s": "--shutdown-timeout"}  # the rest: --max-batch etc.
+# 4 MiB: 64 texts of 4,000 characters fit even with every character a \u escape pair (12 bytes each)
+MAX_BODY_BYTES = 4 * 2**20
 
 
 class ServeError(EcomtuneError):
     """The service cannot start: a bad setting, run directory or model name."""
+
+
+def read_key_file(path: str | Path) -> str:
+    """The API key in `path` (its first line), so it stays out of the process list."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ServeError(f"--api-key-file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    if not lines:
+        raise ServeError(f"--api-key-file {path}: the file is empty — write the key on its first line")
+    return lines[0].strip()
 
 
 class ServeSettings(BaseModel):
@@ -30,9 +44,12 @@ class ServeSettings(BaseModel):
     cache_size: int = Field(10_000, ge=0, description="Predictions kept in the LRU cache (0 = no cache).")
     max_text_chars: int = Field(4000, ge=1, description="Longest text accepted, in characters.")
     max_items: int = Field(64, ge=1, description="Most texts in one request.")
+    max_body_bytes: int = Field(MAX_BODY_BYTES, ge=1024, description="Largest request body, in bytes (413 above, "
+                                "before it is parsed).")
     api_key: str | None = Field(None, min_length=1, description=f"Required key (X-API-Key or Bearer); "
                                 f"default ${API_KEY_ENV}; none = open.")
-    shutdown_timeout_s: float = Field(30.0, ge=0, description="How long in-flight requests may finish on SIGTERM.")
+    shutdown_timeout_s: float = Field(30.0, ge=0, description="From SIGTERM to exit at most (plus about a second): "
+                                      "in-flight requests and the inference workers share it.")
     monitor_window: int = Field(1000, ge=1, description="Recent predictions the drift monitor compares.")
     device: str = Field("auto", description="auto, cpu, cuda or mps.")
     warmup: bool = Field(True, description="Run a few texts through each model before /readyz says ready.")

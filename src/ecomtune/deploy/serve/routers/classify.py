@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Request
 from ecomtune.deploy.serve.deps import pick_model, ready_state
 from ecomtune.deploy.serve.routers import predict_described
 from ecomtune.deploy.serve.schemas import (
+    ERRORS,
     ClassifyResponse,
-    ErrorResponse,
     HeadsPrediction,
     LabelPrediction,
     PredictRequest,
@@ -16,7 +16,6 @@ from ecomtune.deploy.serve.schemas import (
 from ecomtune.deploy.serve.service import ServingState
 
 router = APIRouter(tags=["predict"])
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 500, 503)}
 
 
 @router.post("/v1/classify", response_model=ClassifyResponse, responses=ERRORS)

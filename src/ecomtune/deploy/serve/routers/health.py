@@ -5,18 +5,20 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 
 from ecomtune.deploy.serve.deps import get_state
+from ecomtune.deploy.serve.schemas import Health, Readiness
 from ecomtune.deploy.serve.service import ServingState
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 async def healthz() -> dict:
     """The process is up and its event loop answers."""
     return {"status": "alive"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Readiness, response_model_exclude_none=True,
+            responses={503: {"model": Readiness, "description": "Loading, or loading failed"}})
 async def readyz(state: ServingState = Depends(get_state)):
     """200 once every model is loaded and warmed up; 503 before (or if loading failed)."""
     if state.ready:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ecomtune.deploy.serve.deps import ready_state
-from ecomtune.deploy.serve.schemas import ModelInfo, ModelsResponse
+from ecomtune.deploy.serve.schemas import ERRORS, ModelInfo, ModelsResponse
 from ecomtune.deploy.serve.service import ServingState
 
 router = APIRouter(tags=["models"])
@@ -12,7 +12,7 @@ ENDPOINTS = {"classify": "/v1/classify", "taxonomy": "/v1/taxonomy", "recommend"
              "search": "/v1/search"}
 
 
-@router.get("/v1/models", response_model=ModelsResponse)
+@router.get("/v1/models", response_model=ModelsResponse, responses=ERRORS)
 async def list_models(state: ServingState = Depends(ready_state)) -> ModelsResponse:
     """Every served model; `latest` marks the version that `model: name` picks."""
     infos = []

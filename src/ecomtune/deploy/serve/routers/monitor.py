@@ -4,12 +4,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from ecomtune.deploy.serve.deps import pick_model, ready_state
+from ecomtune.deploy.serve.schemas import ERRORS
 from ecomtune.deploy.serve.service import ServingState
 
 router = APIRouter(tags=["monitor"])
 
 
-@router.get("/v1/monitor")
+@router.get("/v1/monitor", responses=ERRORS)
 async def monitor(request: Request, model: str | None = Query(None, description="`name` or `name@version`."),
                   state: ServingState = Depends(ready_state)) -> dict:
     """PSI per signal against the run's reference profile, drift flags and `action` ("ok", "collecting",

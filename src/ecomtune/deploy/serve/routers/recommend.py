@@ -5,51 +5,54 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Request
 
 from ecomtune.deploy.serve.deps import pick_model, ready_state
+from ecomtune.deploy.serve.guards import clip
+from ecomtune.deploy.serve.routers import failed
 from ecomtune.deploy.serve.schemas import (
-    ErrorResponse,
+    ERRORS,
     Recommendation,
     RecommendedItem,
     RecommendRequest,
     RecommendResponse,
+    reject,
+    text_problem,
 )
 from ecomtune.deploy.serve.service import ServingState
 
 router = APIRouter(tags=["recommend"])
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 500, 503)}
 
 
 def _check(body: RecommendRequest, rec, settings) -> list:
     """422 naming the first bad field: no histories, too many, an empty one, an item not in the catalogue, or
-    profiles the model cannot use / that do not line up with the histories."""
+    profiles the model cannot use / cannot read / that do not line up with the histories."""
     problems = []
     if body.profiles is not None:
         if not rec.uses_profiles:
-            problems.append((("body", "profiles"), ("this model has no profile input (train a two_tower model "
-                                                    "with `data.users`) — leave `profiles` out")))
+            problems.append((("profiles",), ("this model has no profile input (train a two_tower model with "
+                                             "`data.users`) — leave `profiles` out")))
         elif len(body.profiles) != len(body.histories):
-            problems.append((("body", "profiles"), (f"{len(body.profiles)} profiles for {len(body.histories)} "
-                                                    "histories — send one per history (null for none)")))
+            problems.append((("profiles",), (f"{len(body.profiles)} profiles for {len(body.histories)} histories "
+                                             "— send one per history (null for none)")))
+        for i, profile in enumerate(body.profiles[:settings.max_items]):
+            if profile is not None and (problem := text_problem(profile, settings, "profile", blank_ok=True)):
+                problems.append((("profiles", i), problem))
     if not body.histories:
-        problems.append((("body", "histories"), "empty list — send at least one history"))
+        problems.append((("histories",), "empty list — send at least one history"))
     elif len(body.histories) > settings.max_items:
-        problems.append((("body", "histories"), f"{len(body.histories)} histories, at most {settings.max_items}"))
+        problems.append((("histories",), f"{len(body.histories)} histories, at most {settings.max_items}"))
     positions = []
     for i, history in enumerate(body.histories[:settings.max_items]):
         if not history:
-            problems.append((("body", "histories", i), "empty history — send at least one item id"))
+            problems.append((("histories", i), "empty history — send at least one item id"))
         unknown = [j for j, item in enumerate(history) if item not in rec._position]
         if unknown:
             j = unknown[0]
-            problems.append((("body", "histories", i, j), (f"unknown item {history[j]!r} — not in the "
-                                                           f"catalogue ({rec.n_items} items)")))
+            problems.append((("histories", i, j), (f"unknown item {clip(repr(history[j]), 60)} — not in the "
+                                                   f"catalogue ({rec.n_items} items)")))
         positions.append(rec.positions(history, strict=False))
-    if problems:
-        raise RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": None}
-                                      for loc, msg in problems])
+    reject(problems)
     return positions
 
 
@@ -66,8 +69,7 @@ async def recommend(body: RecommendRequest, request: Request,
         picks = await asyncio.to_thread(rec.recommend_positions, positions, body.k, body.exclude_history,
                                         vectors.probs[0])
     except Exception as exc:  # the worker survives; the client gets the reason
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR,
-                            f"recommendation failed on {served.ref}: {type(exc).__name__}: {exc}") from exc
+        raise failed("recommendation", served, exc) from exc
     return RecommendResponse(model=served.name, version=served.version, task=served.task, recommendations=[
         Recommendation(items=[RecommendedItem(item=rec.item_ids[p], score=s, text=rec.item_texts[p]) for p, s in row],
                        cached=c) for row, c in zip(picks, vectors.cached)])

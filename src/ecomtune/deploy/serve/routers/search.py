@@ -7,25 +7,25 @@ import asyncio
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from ecomtune.deploy.serve.deps import pick_model, ready_state
+from ecomtune.deploy.serve.routers import failed
 from ecomtune.deploy.serve.schemas import (
-    ErrorResponse,
+    ERRORS,
     SearchHit,
     SearchRequest,
     SearchResponse,
     SearchResult,
-    check_queries,
+    check_texts,
 )
 from ecomtune.deploy.serve.service import ServingState
 
 router = APIRouter(tags=["search"])
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 500, 503)}
 
 
 @router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)
 async def search(body: SearchRequest, request: Request,
                  state: ServingState = Depends(ready_state)) -> SearchResponse:
     """Top `k` products per query from a `search` model (bi-encoder retrieval, optional cross-encoder re-ranking)."""
-    check_queries(body.queries, state.settings)
+    check_texts(body.queries, state.settings, "queries", "query")
     served = pick_model(state, request, "search", body.model)
     engine = served.model
     if body.rerank and not engine.has_reranker:
@@ -36,8 +36,7 @@ async def search(body: SearchRequest, request: Request,
         hits = await asyncio.to_thread(engine.search_vectors, embedded.probs[0], body.k, body.rerank,
                                        body.queries)
     except Exception as exc:  # the worker survives; the client gets the reason
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR,
-                            f"search failed on {served.ref}: {type(exc).__name__}: {exc}") from exc
+        raise failed("search", served, exc) from exc
     return SearchResponse(model=served.name, version=served.version, task=served.task, reranked=body.rerank,
                           searches=[SearchResult(query=q, results=[SearchHit(**h) for h in found], cached=c)
                                     for q, found, c in zip(body.queries, hits, embedded.cached)])

@@ -5,8 +5,8 @@ from fastapi import APIRouter, Depends, Request
 
 from ecomtune.deploy.serve.deps import pick_model, ready_state
 from ecomtune.deploy.serve.routers import predict_described
-from ecomtune.deploy.serve.routers.classify import ERRORS
 from ecomtune.deploy.serve.schemas import (
+    ERRORS,
     PathPrediction,
     PredictRequest,
     TaxonomyResponse,
