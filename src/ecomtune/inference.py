@@ -13,7 +13,7 @@ import torch
 from transformers import AutoTokenizer
 
 from ecomtune.methods.threshold import apply_threshold
-from ecomtune.rundir import read_manifest
+from ecomtune.rundir import check_text_run, loading, open_manifest
 from ecomtune.runtimes import load_runtime
 from ecomtune.runtimes.torch import TorchRuntime
 from ecomtune.tasks.labels import LabelSpace
@@ -70,13 +70,15 @@ class ExpertModel:
     def load(cls, run_dir: str | Path, device: str = "auto", precision: str = "auto") -> ExpertModel:
         """Load from a (possibly copied or moved) run directory; paths inside it are relative."""
         run_dir = Path(run_dir)
-        manifest = read_manifest(run_dir)
+        manifest = open_manifest(run_dir)
+        space = check_text_run(run_dir, manifest)
         head = manifest["head"]
         dev = resolve_device(device)
-        runtime = load_runtime(run_dir, manifest, dev, resolve_precision(precision, dev))
-        tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
-        return cls(runtime, tokenizer, LabelSpace.from_dict(manifest["label_space"]), manifest["task"],
-                   head["max_length"], manifest, template=head.get("template"))
+        with loading(run_dir):
+            runtime = load_runtime(run_dir, manifest, dev, resolve_precision(precision, dev))
+            tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
+        return cls(runtime, tokenizer, space, manifest["task"], head["max_length"], manifest,
+                   template=head.get("template"))
 
     def _batches(self, texts: list[str], batch_size: int):
         return length_sorted_batches(self.tokenizer, apply_template(texts, self.template), self.max_length,

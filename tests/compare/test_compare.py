@@ -39,6 +39,13 @@ def compared(tmp_path_factory, tiny_encoder):
     return raw, out, ecomtune.compare(raw, METHODS, out=out)
 
 
+def copied(raw: dict, out: Path, to: Path) -> tuple[dict, Path]:
+    """The compare folder copied to `to`/cmp with its data beside it (runs store data paths relative to them)."""
+    to.mkdir(parents=True, exist_ok=True)
+    data = shutil.copy(raw["data"]["train"], to / Path(raw["data"]["train"]).name)
+    return {**raw, "data": {**raw["data"], "train": str(data)}}, shutil.copytree(out, to / "cmp")
+
+
 @pytest.fixture
 def count_training(monkeypatch):
     """Records (method directory, resume) for every train() that compare starts."""
@@ -87,7 +94,7 @@ def test_compare_trains_every_method_on_one_split_and_writes_table_and_plot(comp
 
 def test_rerun_reuses_finished_runs_retrains_missing_and_resumes_interrupted(compared, tmp_path, count_training):
     raw, out, first = compared
-    copy = shutil.copytree(out, tmp_path / "moved")  # a moved compare directory still resumes
+    raw, copy = copied(raw, out, tmp_path / "moved")  # a compare directory moved with its data still resumes
     full_manifest = copy / "full" / "manifest.json"
     stamp = full_manifest.stat().st_mtime_ns
     shutil.rmtree(copy / "freeze-1")
@@ -109,8 +116,7 @@ def test_rerun_reuses_finished_runs_retrains_missing_and_resumes_interrupted(com
 def test_a_failing_method_is_recorded_and_the_others_still_finish(compared, tmp_path, monkeypatch):
     import ecomtune.training.run as run_module
 
-    raw, out, _ = compared
-    copy = shutil.copytree(out, tmp_path / "c")
+    raw, copy = copied(*compared[:2], tmp_path)
     shutil.rmtree(copy / "full")
 
     def broken(recipe, resume=False):
@@ -128,8 +134,7 @@ def test_a_failing_method_is_recorded_and_the_others_still_finish(compared, tmp_
 
 
 def test_a_finished_run_of_another_recipe_is_not_overwritten_silently(compared, tmp_path):
-    raw, out, _ = compared
-    copy = shutil.copytree(out, tmp_path / "c")
+    raw, copy = copied(*compared[:2], tmp_path)
     with pytest.raises(RunDirError, match=r"different recipe \(`training.learning_rate` differs\).*--overwrite"):
         ecomtune.compare(raw, METHODS, overrides=["training.learning_rate=0.001"], out=copy)
 
@@ -260,8 +265,7 @@ def _cli(*args, cwd=None) -> subprocess.CompletedProcess:
 
 
 def test_cli_compare_reuses_runs_and_prints_the_table(compared, tmp_path):
-    raw, out, _ = compared
-    copy = shutil.copytree(out, tmp_path / "cmp")
+    raw, copy = copied(*compared[:2], tmp_path)
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(raw), encoding="utf-8")
     proc = _cli("compare", recipe, "--methods", "full", "-m", "freeze-1", "--out", copy, "--cost", "memory",

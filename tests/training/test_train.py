@@ -18,7 +18,11 @@ def test_tiny_encoder_learns_and_writes_a_complete_run(reviews_csv, tiny_encoder
     manifest = json.loads((run / "manifest.json").read_text())
     test = manifest["metrics"]["test"]
     assert test["accuracy"] >= 0.85, test  # separable by one keyword; chance is 0.5
-    assert manifest["format_version"] == 1 and manifest["task"] == "classify"
+    assert manifest["format_version"] == 2 and manifest["task"] == "classify"
+    assert {"model/model.safetensors", "model/heads.safetensors", "model/tokenizer.json", "model/labels.json"} \
+        <= set(manifest["files"])
+    assert str(tmp_path) not in (run / "manifest.json").read_text()  # no absolute path: data paths are relative
+    assert manifest["recipe"]["data"]["train"] == "../reviews.csv" and "output" not in manifest["recipe"]
     assert manifest["labels"] == ["negative", "positive"]
     assert manifest["baseline"]["metrics"]["test"]["accuracy"] > 0.5
     assert len(manifest["data"]["sha256"]) == 64

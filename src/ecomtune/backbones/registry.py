@@ -90,7 +90,9 @@ def _pretrained(local: Path, given: str) -> ResolvedBackbone:
     if manifest.get("kind") != "pretrain":
         raise BackboneError(f"backbone directory '{given}' is an ecomtune run directory, not a backbone — point to "
                             "its model/ folder, or to an `ecomtune pretrain` output")
-    model_dir = local / manifest.get("model_dir", "model")
+    from ecomtune.rundir import inside
+
+    model_dir = inside(local, manifest.get("model_dir", "model"))
     if not (model_dir / "config.json").is_file():
         raise BackboneError(f"backbone directory '{given}': {model_dir} has no config.json — rerun `ecomtune pretrain`")
     original = manifest["backbone"]

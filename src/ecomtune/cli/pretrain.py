@@ -1,6 +1,7 @@
 """`ecomtune pretrain`: domain-adaptive continued pre-training on unlabeled text."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -48,7 +49,7 @@ def pretrain(
     """
     from ecomtune.pretraining import load_config
     from ecomtune.pretraining import pretrain as run_pretrain
-    from ecomtune.rundir import read_manifest
+    from ecomtune.rundir import MANIFEST
 
     cfg = load_config(config, backbone=backbone, data=data, text_column=text_column, out=out, exclude=exclude,
                       epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=lr,
@@ -57,7 +58,7 @@ def pretrain(
                       max_rows=max_rows, validation_rows=validation_rows, save_steps=save_steps, seed=seed,
                       device=device, precision=precision)
     result = run_pretrain(cfg, resume=resume, overwrite=overwrite)
-    m = read_manifest(result)
+    m = json.loads((result / MANIFEST).read_text(encoding="utf-8"))  # a backbone's manifest, just written
     p = m["perplexity"]
     if p["before"] is not None:
         warm = f" (after the head warm-up {p['after_head_warmup']:.2f})" if p.get("after_head_warmup") else ""

@@ -36,10 +36,10 @@ def recommend(
 
     rec = Recommender.load(run_dir, device=device, index=index)
     if add_items is not None:
+        from ecomtune.recipes.loader import recipe_of_run
         from ecomtune.tasks.recommend.data import read_item_texts
-        from ecomtune.tasks.recommend.recipe import RecommendData
 
-        cfg = RecommendData.model_validate({**rec.manifest["recipe"]["data"], "items": str(add_items)})
+        cfg = recipe_of_run(run_dir, rec.manifest).data.model_copy(update={"items": str(add_items)})
         new = read_item_texts(cfg)
         console.print(f"added {rec.add_items(list(new), list(new.values()))} items from {add_items}")
     history = [h.strip() for h in user_history.split(",") if h.strip()]

@@ -15,8 +15,8 @@ import yaml
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.methods.menu import Method
 from ecomtune.recipes import Recipe, load_recipe
-from ecomtune.recipes.loader import first_difference
-from ecomtune.rundir import MANIFEST
+from ecomtune.recipes.loader import first_difference, recipe_to_store
+from ecomtune.rundir import MANIFEST, check_replaceable
 
 CHECKPOINTS = "checkpoints"  # same folder name as training/run.py uses
 
@@ -131,7 +131,7 @@ def recipe_key(recipe: Recipe | dict) -> dict:
 def decide(recipe: Recipe, method: Method, run_dir: Path, overwrite: bool) -> tuple[Recipe, str]:
     """What to do in `run_dir`: (recipe to train, `reuse` | `resume` | `train`)."""
     manifest_path, saved_path = run_dir / MANIFEST, run_dir / "recipe.yaml"
-    want = recipe_key(recipe)
+    want = recipe_key(recipe_to_store(recipe, run_dir))
     replace = recipe.model_copy(deep=True)
     replace.output.overwrite = True
     if manifest_path.exists():
@@ -151,23 +151,12 @@ def decide(recipe: Recipe, method: Method, run_dir: Path, overwrite: bool) -> tu
         checkpoints = any((run_dir / CHECKPOINTS).glob("checkpoint-*"))
         diff = first_difference(recipe_key(saved), want)
         if diff is None and checkpoints:
-            # train(resume=True) also compares output.dir: keep the saved spelling when it names this folder,
-            # and record the new place when the compare directory was moved or copied.
-            saved_dir = (saved.get("output") or {}).get("dir")
-            if saved_dir and Path(saved_dir).resolve() == run_dir.resolve():
-                recipe = recipe.model_copy(deep=True)
-                recipe.output.dir = saved_dir
-            else:
-                saved.setdefault("output", {})["dir"] = recipe.output.dir
-                saved_path.write_text(yaml.safe_dump(saved, allow_unicode=True, sort_keys=False), encoding="utf-8")
             return recipe, "resume"
         if diff is not None and checkpoints and not overwrite:
             raise RunDirError(f"{run_dir} holds an interrupted run of a different recipe (`{diff}` differs) — "
                               "pass --overwrite to start it over, or choose another --out")
         return replace, "train"
-    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
-        raise RunDirError(f"{run_dir} exists and is not an ecomtune run — pass --overwrite to replace it, or "
-                          "choose another --out")
+    check_replaceable(run_dir, overwrite, "pass --overwrite to replace it, or choose another --out")
     return replace, "train"
 
 

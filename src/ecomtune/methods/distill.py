@@ -165,7 +165,9 @@ def prepare_distill(recipe: Recipe, prepared, teacher_manifest: dict, say=print)
 
 def _split_notes(recipe: Recipe, teacher_manifest: dict) -> list[str]:
     """A teacher trained on another split may have seen the student's test rows: say so."""
-    theirs = ((teacher_manifest.get("recipe") or {}).get("data") or {})
+    from ecomtune.recipes.loader import recipe_of_run
+
+    theirs = recipe_of_run(recipe.training.distill.teacher, teacher_manifest).data.model_dump(mode="json")
     ours = recipe.data.model_dump(mode="json")
     keys = ("train", "test", "split", "filters", "label_map")
     if all(theirs.get(k) == ours.get(k) for k in keys):

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 from torch.utils.data import Dataset
 from transformers import (
     AutoModel,
@@ -38,10 +37,11 @@ from transformers.utils import logging as hf_logging
 
 from ecomtune.backbones import resolve_backbone
 from ecomtune.console import say
-from ecomtune.errors import BackboneError, RecipeError, RunDirError
+from ecomtune.errors import BackboneError, RecipeError
 from ecomtune.pretraining.config import PretrainConfig
 from ecomtune.pretraining.data import load_texts
-from ecomtune.rundir import FORMAT_VERSION, dir_size_mb, versions, write_manifest
+from ecomtune.recipes.loader import first_difference
+from ecomtune.rundir import dir_size_mb, open_run_folder, versions, write_manifest
 from ecomtune.training.callbacks import CostMeter, RichProgress
 from ecomtune.training.device import autocast, resolve_device, resolve_precision
 
@@ -185,30 +185,6 @@ def perplexity(model, batches: list[dict], objective: str, device: torch.device,
     return math.exp(total / count) if count else float("nan")
 
 
-def _open_out_dir(cfg: PretrainConfig, resume: bool, overwrite: bool) -> Path:
-    out = Path(cfg.out)
-    saved = out / CONFIG_FILE
-    now = cfg.model_dump(mode="json")
-    if resume:
-        if not saved.exists():
-            raise RunDirError(f"{out}: nothing to resume (no {CONFIG_FILE}) — run without --resume")
-        before = yaml.safe_load(saved.read_text(encoding="utf-8"))
-        changed = [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
-        if changed:
-            raise RunDirError(f"{out}: the options changed since the interrupted run (`{changed[0]}`: "
-                              f"{before.get(changed[0])!r} -> {now.get(changed[0])!r}) — resume with the same "
-                              "options, or start over with --overwrite")
-        return out
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise RunDirError(f"{out} already exists — pass --overwrite to replace it, --resume to continue an "
-                              "interrupted run, or choose another --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(yaml.safe_dump(now, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return out
-
-
 def load_lm(path: str, objective: str):
     """The LM model of a backbone dir and whether its LM head was newly initialised (missing from the files)."""
     auto = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
@@ -254,7 +230,11 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, overwrite: bool = False)
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     say("reading texts")
     texts = load_texts(cfg)  # before the output dir exists: a data error leaves nothing to --overwrite
-    out = _open_out_dir(cfg, resume, overwrite)
+    folder = open_run_folder(cfg.out, cfg.model_dump(mode="json"), resume=resume, overwrite=overwrite,
+                             config_name=CONFIG_FILE, diff=first_difference, what="options",
+                             how="pass --overwrite to replace it, --resume to continue an interrupted run, or "
+                                 "choose another --out")
+    out = folder.path
     hf_logging.disable_progress_bar()
     set_seed(cfg.seed)
     s = texts.stats
@@ -342,7 +322,6 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, overwrite: bool = False)
                  "model_size_mb": round(dir_size_mb(out / MODEL_DIR), 1), "device": device.type,
                  "precision": precision})
     manifest = {
-        "format_version": FORMAT_VERSION,
         "ecomtune_version": versions()["ecomtune"],
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "kind": KIND,
@@ -369,7 +348,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, overwrite: bool = False)
     write_manifest(out, manifest)
     _write_readme(out, manifest)
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
-    return out
+    return folder.finish()
 
 
 def _save_backbone(model, original_path: str, tokenizer, target: Path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -100,12 +101,45 @@ def schema_for(raw: dict, origin: str = "recipe") -> type[BaseModel]:
     return family_part(task, "recipe")
 
 
+def _path_fields(recipe: BaseModel) -> tuple[str, ...]:
+    return getattr(getattr(recipe, "data", None), "PATH_FIELDS", ("train", "validation", "test"))
+
+
 def _resolve_paths(recipe: BaseModel, base: Path) -> None:
-    data = getattr(recipe, "data", None)
-    for field in getattr(data, "PATH_FIELDS", ("train", "validation", "test")):
-        value = getattr(data, field)
+    for field in _path_fields(recipe):
+        value = getattr(recipe.data, field)
         if value and not value.startswith(PACKAGE_PREFIX) and not Path(value).is_absolute():
             setattr(recipe.data, field, str((base / value).resolve()))
+
+
+def recipe_to_store(recipe: BaseModel, run_dir: str | Path) -> dict:
+    """The recipe as a run directory keeps it (`recipe.yaml`, the manifest): without `output` (where a run lives is
+    not part of how it was trained) and with data paths relative to the run directory, so no absolute path is
+    stored and the folder still finds its data when moved together with it."""
+    stored = recipe.model_dump(mode="json", exclude={"output"})
+    base = Path(run_dir).resolve()
+    for field in _path_fields(recipe):
+        value = stored["data"].get(field)
+        if value and not value.startswith(PACKAGE_PREFIX):  # relative ones are relative to the current folder
+            stored["data"][field] = os.path.relpath(os.path.abspath(value), base)
+    return stored
+
+
+def recipe_of_run(run_dir: str | Path, manifest: dict) -> BaseModel:
+    """The recipe a run was trained with (from its manifest), its data paths resolved against the run directory."""
+    from ecomtune.errors import RunDirError
+
+    raw = manifest.get("recipe")
+    origin = f"{Path(run_dir) / 'manifest.json'}: `recipe`"
+    if not isinstance(raw, dict):
+        raise RunDirError(f"{origin} is missing — the manifest is damaged; restore it, or retrain")
+    try:
+        recipe = schema_for(raw, origin).model_validate(raw)
+    except (ValidationError, RecipeError) as exc:
+        why = explain(exc, schema_for(raw, origin)) if isinstance(exc, ValidationError) else str(exc)
+        raise RunDirError(f"{origin}: {why} — the manifest is damaged; restore it, or retrain") from None
+    _resolve_paths(recipe, Path(run_dir))
+    return recipe
 
 
 def explain(exc: ValidationError, root: type[BaseModel] = Recipe) -> str:

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ecomtune.errors import RunDirError
+from ecomtune.rundir import inside
 
 
 def import_onnxruntime():
@@ -40,7 +41,7 @@ class OnnxRuntime:
 
 
 def load(run_dir: Path, manifest: dict, device: torch.device, precision: str) -> OnnxRuntime:
-    path = run_dir / manifest["runtime"]["file"]
+    path = inside(run_dir, manifest["runtime"]["file"])
     if not path.exists():
         raise RunDirError(f"{path}: missing — this ONNX run directory is incomplete; compress the source run again")
     return OnnxRuntime(path, device)

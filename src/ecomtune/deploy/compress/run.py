@@ -18,11 +18,22 @@ from ecomtune.console import console
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.inference import ExpertModel
 from ecomtune.recipes import Recipe
-from ecomtune.rundir import MANIFEST, dir_size_mb, read_manifest, write_manifest
+from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
+from ecomtune.rundir import (
+    LABELS,
+    MANIFEST,
+    MARKER,
+    check_replaceable,
+    dir_size_mb,
+    read_manifest,
+    replacement,
+    write_config,
+    write_manifest,
+)
 from ecomtune.runtimes import runtime_name
 from ecomtune.tasks.registry import TASKS
 
-SKIP = ("model", "checkpoints", "compress.json", "compress.md", MANIFEST)
+SKIP = ("model", "checkpoints", "compress.json", "compress.md", MANIFEST, MARKER)
 LATENCY_ROWS = 100  # single-text requests timed for the latency percentiles
 
 
@@ -106,12 +117,13 @@ def _context(expert: ExpertModel, recipe: Recipe, manifest: dict, source: Path, 
 
 
 def _copy_run(source: Path, target: Path) -> None:
-    target.mkdir(parents=True)
     for item in source.iterdir():
         if item.name in SKIP or item.name.endswith(".tmp"):
             continue
         (shutil.copytree if item.is_dir() else shutil.copy2)(item, target / item.name)
     (target / "model").mkdir()
+    if (source / "model" / LABELS).is_file():
+        shutil.copy2(source / "model" / LABELS, target / "model" / LABELS)
 
 
 def compress(run_dir: str | Path, method: str, out: str | Path | None = None, overwrite: bool = False,
@@ -132,9 +144,8 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
         raise RecipeError(f"`--{wrong[0].replace('_', '-')}` does not apply to `{method}` (it takes: {takes})")
     compressor.check(options)
     target = Path(out) if out else source.with_name(f"{source.name}-{method}")
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise RunDirError(f"{target} already exists — pass --overwrite to replace it, or --out another folder")
-    recipe = Recipe.model_validate(manifest["recipe"])
+    check_replaceable(target, overwrite, "pass --overwrite to replace it, or --out another folder")
+    recipe = recipe_of_run(source, manifest)
 
     say(f"loading {source} (fp32)")
     expert = _load_fp32(source, manifest)
@@ -147,8 +158,8 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
         before[f"torch {default_precision}"] = measure(expert, texts, truth)
         expert.precision = "fp32"
 
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    folder = replacement(target, overwrite, "pass --overwrite to replace it, or --out another folder")
+    tmp = folder.path
     _copy_run(source, tmp)
     expert.tokenizer.save_pretrained(tmp / "model")
     context = _context(expert, recipe, manifest, source, options, texts)
@@ -156,6 +167,8 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
         updates = compressor.run(expert.model, tmp / "model", context)
 
     new_manifest = _updated_manifest(manifest, updates, method, source, options)
+    new_manifest["recipe"] = recipe_to_store(recipe, target)
+    write_config(tmp, new_manifest["recipe"])
     write_manifest(tmp, new_manifest)
     say("measuring the compressed copy")
     compressed = ExpertModel.load(tmp, device="cpu", precision="fp32")
@@ -172,9 +185,7 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
             truth, after["predictions"], compressed.space)
     write_manifest(tmp, new_manifest)
     write_report(tmp, result)
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
+    folder.finish()
     say(f"wrote {target}")
     return target
 

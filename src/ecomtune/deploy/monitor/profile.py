@@ -233,10 +233,10 @@ def ensure_profile(run_dir: str | Path, model, batch_size: int = 64) -> tuple[di
         return profile, False
     from ecomtune.data.prepare import prepare_data
     from ecomtune.errors import DataError
-    from ecomtune.recipes import Recipe
+    from ecomtune.recipes.loader import recipe_of_run
     from ecomtune.rundir import read_manifest
 
-    recipe = Recipe.model_validate(read_manifest(run_dir)["recipe"])
+    recipe = recipe_of_run(run_dir, read_manifest(run_dir))
     try:
         prepared = prepare_data(recipe)
     except DataError as exc:

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from ecomtune.errors import DataError, EcomtuneError
 from ecomtune.retrieval.index import build_index
-from ecomtune.rundir import read_manifest
+from ecomtune.rundir import loading, open_manifest
 from ecomtune.tasks.recommend import item_text
 from ecomtune.tasks.recommend.batching import left_pad
 from ecomtune.tasks.recommend.models import from_config
@@ -43,18 +43,19 @@ class Recommender:
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "auto", index: str = "exact") -> Recommender:
         run_dir = Path(run_dir)
-        manifest = read_manifest(run_dir)
+        manifest = open_manifest(run_dir)
         target = run_dir / "model"
-        config = json.loads((target / "config.json").read_text(encoding="utf-8"))
-        weights = load_file(str(target / "weights.safetensors"))
-        model = from_config(config, weights.get("text"))
-        model.load_state_dict(weights, strict=True)
-        ids, texts = ["[PAD]"], [""]
-        with open(target / "items.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                ids.append(row["id"])
-                texts.append(row["text"])
+        with loading(run_dir):
+            config = json.loads((target / "config.json").read_text(encoding="utf-8"))
+            weights = load_file(str(target / "weights.safetensors"))
+            model = from_config(config, weights.get("text"))
+            model.load_state_dict(weights, strict=True)
+            ids, texts = ["[PAD]"], [""]
+            with open(target / "items.jsonl", encoding="utf-8") as fh:
+                for line in fh:
+                    row = json.loads(line)
+                    ids.append(row["id"])
+                    texts.append(row["text"])
         dev = resolve_device(device)
         return cls(model.to(dev), ids, texts, manifest, run_dir, dev, index)
 

@@ -19,7 +19,7 @@ from safetensors.numpy import load_file, save_file
 
 from ecomtune.errors import EcomtuneError, RunDirError
 from ecomtune.retrieval.index import build_index
-from ecomtune.rundir import read_manifest
+from ecomtune.rundir import loading, open_manifest
 from ecomtune.tasks.search.biencoder import BiEncoder
 from ecomtune.tasks.search.crossencoder import CrossEncoder
 
@@ -73,17 +73,18 @@ class SearchEngine:
         from ecomtune.training.device import resolve_device
 
         run_dir = Path(run_dir)
-        manifest = read_manifest(run_dir)
+        manifest = open_manifest(run_dir)
         if manifest.get("task") != "search":
             raise RunDirError(f"{run_dir} is a {manifest.get('task')} run, not a search run")
-        m = manifest["model"]
         dev = resolve_device(device)
-        encoder = BiEncoder.from_pretrained(run_dir / BIENCODER, device=dev, pooling=m["pooling"],
-                                            query_max_length=m["query_max_length"], max_length=m["max_length"])
-        reranker = None
-        if (run_dir / CROSSENCODER).is_dir():
-            reranker = CrossEncoder.from_pretrained(run_dir / CROSSENCODER, m["reranker_max_length"], dev)
-        ids, texts, vectors = read_catalogue(run_dir)
+        with loading(run_dir):
+            m = manifest["model"]
+            encoder = BiEncoder.from_pretrained(run_dir / BIENCODER, device=dev, pooling=m["pooling"],
+                                                query_max_length=m["query_max_length"], max_length=m["max_length"])
+            reranker = None
+            if (run_dir / CROSSENCODER).is_dir():
+                reranker = CrossEncoder.from_pretrained(run_dir / CROSSENCODER, m["reranker_max_length"], dev)
+            ids, texts, vectors = read_catalogue(run_dir)
         return cls(encoder, ids, texts, vectors, m.get("index", "exact"), reranker, m.get("rerank_top", 50),
                    manifest=manifest)
 

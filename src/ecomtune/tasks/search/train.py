@@ -13,24 +13,16 @@ fine-tune the bi-encoder -> embed the catalogue -> (train the re-ranker) -> eval
 from __future__ import annotations
 
 import resource
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import yaml
-
 from ecomtune.console import say
 from ecomtune.errors import DataError, RunDirError
 from ecomtune.retrieval.index import build_index
-from ecomtune.rundir import (
-    FORMAT_VERSION,
-    dir_size_mb,
-    read_manifest,
-    versions,
-    write_manifest,
-)
+from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
+from ecomtune.rundir import dir_size_mb, open_recipe_run, read_manifest, versions, write_manifest
 from ecomtune.tasks.search.biencoder import (
     BiEncoder,
     mine_hard_negatives,
@@ -60,27 +52,6 @@ def _recipe(recipe) -> SearchRecipe:
     from ecomtune.recipes.loader import load_recipe
 
     return load_recipe(recipe)
-
-
-def _recipe_dict(recipe: SearchRecipe) -> dict:
-    d = recipe.model_dump(mode="json")
-    d["output"].pop("overwrite", None)
-    return d
-
-
-def _open_run_dir(recipe: SearchRecipe, resume: bool) -> Path:
-    run_dir = Path(recipe.output.dir or Path("runs") / recipe.name)
-    if resume:
-        raise RunDirError(f"{run_dir}: search runs do not resume (they train in minutes) — run again with "
-                          "--overwrite")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not recipe.output.overwrite:
-            raise RunDirError(f"{run_dir} already exists — pass --overwrite to replace it, or set `output.dir`")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), allow_unicode=True, sort_keys=False),
-                                         encoding="utf-8")
-    return run_dir
 
 
 def _depth(recipe: SearchRecipe) -> int:
@@ -123,10 +94,14 @@ def train(recipe, resume: bool = False) -> Path:
 
     recipe = _recipe(recipe)
     m, t = recipe.model, recipe.training
-    run_dir = _open_run_dir(recipe, resume)
+    if resume:
+        raise RunDirError(f"{recipe.output.dir or 'runs/' + recipe.name}: search runs do not resume (they train in "
+                          "minutes) — run again with --overwrite")
     started = time.perf_counter()
     say("reading data")
-    data = load_search_data(recipe.data)
+    data = load_search_data(recipe.data)  # before the run folder: bad data leaves nothing behind
+    folder = open_recipe_run(recipe, resume)
+    run_dir = folder.path
     say(f"  {len(data.texts)} products, {len(data.train)} training / {len(data.test)} test queries")
     device = resolve_device(t.device)
     resolved = resolve_backbone(m.backbone)
@@ -210,7 +185,6 @@ def train(recipe, resume: bool = False) -> Path:
                  "model_size_mb": round(dir_size_mb(run_dir / "model"), 1),
                  "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
     manifest = {
-        "format_version": FORMAT_VERSION,
         "ecomtune_version": versions()["ecomtune"],
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "name": recipe.name,
@@ -222,7 +196,7 @@ def train(recipe, resume: bool = False) -> Path:
         "model": {**m.model_dump(mode="json"), "biencoder": BIENCODER,
                   "crossencoder": CROSSENCODER if reranker is not None else None, "dim": encoder.dim},
         "catalogue": {"file": "catalogue.jsonl", "embeddings": "embeddings.safetensors", "products": len(data.ids)},
-        "recipe": _recipe_dict(recipe),
+        "recipe": recipe_to_store(recipe, folder.final),
         "data": {"format": data.kind, **data.info},
         "metrics": metrics,
         "baselines": baselines or None,
@@ -232,7 +206,7 @@ def train(recipe, resume: bool = False) -> Path:
     }
     write_manifest(run_dir, {k: v for k, v in manifest.items() if v is not None})
     _model_card(run_dir, manifest)
-    return run_dir
+    return folder.finish()
 
 
 def tfidf_baseline(data: SearchData, seed: int) -> dict[str, float]:
@@ -264,8 +238,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     """Metrics of a search run: on its recipe's own test queries, or on a judgments table (`data`) whose products
     are in the run's catalogue (by id, else by text) and whose columns are the recipe's."""
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    recipe = SearchRecipe.model_validate(manifest["recipe"])
+    recipe = recipe_of_run(run_dir, read_manifest(run_dir))
     engine = SearchEngine.load(run_dir, device=device)
     if data is None:
         queries, kind = load_search_data(recipe.data).test, recipe.data.format

@@ -1,44 +1,72 @@
-"""The run directory: a portable folder with the model, its manifest, a model card and a report.
-
-    run/
-      manifest.json        task, labels/taxonomy, recipe, data hash, metrics, cost, versions, format version
-      recipe.yaml          the validated recipe (resume checks it is unchanged)
-      model/               Hugging Face backbone (config.json, model.safetensors, tokenizer) + heads.safetensors
-      report.html, plots/  learning curves, confusion matrices, per-level F1
-      README.md            model card
-      checkpoints/         only while training (kept if the run fails, so it can resume)
-
-Only relative paths are stored, and no pickles, so the folder can be copied to another machine and served.
-"""
+"""The weights of a text run: `model/` holds the Hugging Face backbone (or its adapter), `heads.safetensors` and
+`labels.json`; loading checks the manifest's head and labels against them before any weight is trusted."""
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors.torch import load_file, save_file
 
-from ecomtune import __version__
 from ecomtune.errors import RunDirError
+from ecomtune.rundir.manifest import MANIFEST
+from ecomtune.tasks.labels import LabelSpace
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-
-
-def versions() -> dict:
-    import transformers
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "ecomtune": __version__}
+LABELS = "labels.json"
 
 
-def save_model(run_dir: Path, model, tokenizer) -> Path:
-    """Backbone with `save_pretrained` (safetensors), tokenizer beside it, heads in `heads.safetensors`."""
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Head(_Strict):
+    sizes: list[int] = Field(min_length=1)
+    max_length: int = Field(ge=1)
+    pooling: str
+
+
+class _Space(_Strict):
+    levels: list[str] = Field(min_length=1)
+    labels: list[list[str]] = Field(min_length=1)
+    paths: list[list[int]]
+
+
+class _TextManifest(_Strict):
+    head: _Head
+    label_space: _Space
+
+
+def check_text_run(run_dir: Path, manifest: dict) -> LabelSpace:
+    """The run's label space, once the manifest's head and labels are well-formed, agree with each other and with
+    the labels the head was trained on (`model/labels.json`)."""
+    path = Path(run_dir) / MANIFEST
+    try:
+        checked = _TextManifest.model_validate(manifest)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise RunDirError(f"{path}: `{key}` {err['msg'].lower()} — the manifest is damaged; restore it from the "
+                          "original run directory, or retrain") from None
+    space = LabelSpace.from_dict(manifest["label_space"])
+    if len(space.labels) != len(space.levels) or space.sizes != checked.head.sizes:
+        raise RunDirError(f"{path}: `head.sizes` {checked.head.sizes} does not match the labels of `label_space` "
+                          f"({space.sizes}) — the manifest is damaged; restore it, or retrain")
+    trained = Path(run_dir) / "model" / LABELS
+    if trained.is_file() and json.loads(trained.read_text(encoding="utf-8")) != space.to_dict():
+        raise RunDirError(f"{path}: `label_space` differs from the labels the model was trained on ({trained}) — "
+                          "the manifest was edited; restore it (to rename labels, edit both files alike)")
+    return space
+
+
+def save_model(run_dir: Path, model, tokenizer, space: LabelSpace) -> Path:
+    """Backbone with `save_pretrained` (safetensors), tokenizer beside it, heads in `heads.safetensors` and the
+    labels they were trained on in `labels.json` (a manifest edited afterwards is caught against it)."""
     target = Path(run_dir) / "model"
     model.backbone.save_pretrained(target, safe_serialization=True)
     tokenizer.save_pretrained(target)
     save_file(model.head_state(), str(target / "heads.safetensors"))
+    (target / LABELS).write_text(json.dumps(space.to_dict(), ensure_ascii=False), encoding="utf-8")
     return target
 
 
@@ -94,28 +122,3 @@ def load_heads(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(Path(run_dir) / "model" / "heads.safetensors"))
 
 
-def write_manifest(run_dir: Path, manifest: dict) -> Path:
-    path = Path(run_dir) / MANIFEST
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def read_manifest(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / MANIFEST
-    if not Path(run_dir).is_dir():
-        raise RunDirError(f"{run_dir}: not a directory — pass the run directory written by `ecomtune train`")
-    if not path.exists():
-        raise RunDirError(f"{run_dir}: no {MANIFEST} — this is not a finished ecomtune run (an interrupted run "
-                          "resumes with `ecomtune train RECIPE --resume`)")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    version = manifest.get("format_version")
-    if version is None or version > FORMAT_VERSION:
-        raise RunDirError(f"{run_dir}: format version {version} is newer than this ecomtune supports "
-                          f"({FORMAT_VERSION}) — upgrade ecomtune")
-    return manifest
-
-
-def dir_size_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20

@@ -1,0 +1,169 @@
+"""`manifest.json`: what a run directory holds and how to check it before anything in it is trusted.
+
+Format 2 lists every file the model needs (`files`: relative path -> bytes and sha256), so a truncated copy, a
+missing tokenizer or a swapped weight file is refused in one line that names the file, instead of loading into
+silent garbage. Format 1 manifests (no file list) still load. Every path a manifest names must resolve inside its
+run directory.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from contextlib import contextmanager
+from pathlib import Path
+
+from ecomtune import __version__
+from ecomtune.errors import EcomtuneError, RunDirError
+
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+# Written after the manifest, or describing rather than making up the model: not in the file list.
+UNLISTED_FILES = {MANIFEST, "README.md", "report.html", "recipe.yaml", "pretrain.yaml", "compress.json",
+                  "compress.md", ".ecomtune-run"}
+UNLISTED_DIRS = {"plots", "checkpoints"}
+_CHUNK = 1 << 20
+
+
+def versions() -> dict:
+    import torch
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "ecomtune": __version__}
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_records(run_dir: Path) -> dict[str, dict]:
+    """{relative path: {"bytes", "sha256"}} of every file a loader may read, sorted by path."""
+    out = {}
+    for path in sorted(Path(run_dir).rglob("*")):
+        rel = path.relative_to(run_dir)
+        if not path.is_file() or rel.parts[0] in UNLISTED_DIRS or str(rel) in UNLISTED_FILES \
+                or path.name.endswith(".tmp"):
+            continue
+        out[rel.as_posix()] = {"bytes": path.stat().st_size, "sha256": sha256(path)}
+    return out
+
+
+def write_manifest(run_dir: Path, manifest: dict) -> Path:
+    """Write `manifest.json` atomically, with the current format version and the list of the files beside it."""
+    path = Path(run_dir) / MANIFEST
+    manifest = {**manifest, "format_version": FORMAT_VERSION, "files": file_records(Path(run_dir))}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _damaged(path: Path, what: str) -> RunDirError:
+    return RunDirError(f"{path}: {what} — the run directory is damaged; copy it again from where it was trained, "
+                       "or retrain")
+
+
+def read_manifest(run_dir: str | Path) -> dict:
+    """The manifest of a finished run, checked for the fields every loader relies on (one-line RunDirError)."""
+    run_dir = Path(run_dir)
+    path = run_dir / MANIFEST
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: not a directory — pass the run directory written by `ecomtune train`")
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: no {MANIFEST} — this is not a finished ecomtune run (an interrupted run "
+                          "resumes with `ecomtune train RECIPE --resume`)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise _damaged(path, "not UTF-8 text") from None
+    except ValueError as exc:
+        raise _damaged(path, f"not valid JSON ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(manifest, dict):
+        raise _damaged(path, f"holds a JSON {type(manifest).__name__}, not an object")
+    version = manifest.get("format_version")
+    if version is None:
+        raise _damaged(path, "no `format_version`")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _damaged(path, f"`format_version` must be a whole number ≥ 1, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise RunDirError(f"{path}: format version {version} is newer than this ecomtune reads ({FORMAT_VERSION}) "
+                          "— upgrade ecomtune")
+    if manifest.get("kind") == "pretrain":
+        raise RunDirError(f"{run_dir}: an `ecomtune pretrain` output (a backbone), not a trained model — use it as "
+                          f"`model.backbone: {run_dir}` in a recipe")
+    task = manifest.get("task")
+    if not isinstance(task, str) or not task:
+        raise _damaged(path, f"`task` must name the run's task, got {task!r}")
+    from ecomtune.families import FAMILIES
+
+    if task not in FAMILIES:
+        raise RunDirError(f"{path}: task {task!r} is not one this ecomtune knows ({', '.join(FAMILIES.names())}) "
+                          "— upgrade ecomtune, or the manifest is damaged")
+    files = manifest.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(r, dict) and isinstance(r.get("bytes"), int)
+                                              and isinstance(r.get("sha256"), str) for r in files.values()):
+        raise _damaged(path, "`files` must map each path to its bytes and sha256")
+    for rel in files:
+        inside(run_dir, rel)
+    return manifest
+
+
+def inside(run_dir: str | Path, rel) -> Path:
+    """`run_dir / rel`, refused unless it is a relative path that stays inside the run directory (links too)."""
+    run_dir = Path(run_dir)
+    if not isinstance(rel, str) or not rel or os.path.isabs(rel) or "\x00" in rel:
+        raise _damaged(run_dir / MANIFEST, f"it names {str(rel)[:80]!r} where a path inside the run directory "
+                                           "belongs")
+    path = run_dir / rel
+    if not path.resolve().is_relative_to(run_dir.resolve()):
+        raise RunDirError(f"{run_dir / MANIFEST}: names {rel[:80]!r}, which is outside the run directory — a run "
+                          "directory may only name its own files; restore the manifest or retrain")
+    return path
+
+
+def verify_files(run_dir: str | Path, manifest: dict, hashes: bool = True) -> None:
+    """Every listed file is there with its size (and, with `hashes`, its sha256); format 1 runs list none."""
+    run_dir = Path(run_dir)
+    for rel, record in manifest.get("files", {}).items():
+        path = inside(run_dir, rel)
+        if not path.is_file():
+            raise _damaged(path, "missing")
+        size = path.stat().st_size
+        if size != record["bytes"]:
+            raise _damaged(path, f"{size:,} bytes where the manifest lists {record['bytes']:,} (a truncated or "
+                                 "replaced file)")
+        if hashes and sha256(path) != record["sha256"]:
+            raise _damaged(path, "its contents differ from what was trained (sha256 mismatch)")
+
+
+def open_manifest(run_dir: str | Path, hashes: bool = True) -> dict:
+    """`read_manifest` + `verify_files`: what every loader calls before reading weights."""
+    manifest = read_manifest(run_dir)
+    verify_files(run_dir, manifest, hashes)
+    return manifest
+
+
+@contextmanager
+def loading(run_dir: str | Path):
+    """Turn what a damaged run directory makes loaders raise (a file that does not parse, a key or a shape that
+    does not fit) into one RunDirError naming the folder; `--debug` shows the original."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except EcomtuneError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, OSError, RuntimeError, SafetensorError) as exc:
+        why = (str(exc).splitlines() or [""])[0][:160]
+        raise RunDirError(f"{run_dir}: cannot be loaded ({type(exc).__name__}: {why}) — the run directory is "
+                          "damaged or was written by an incompatible ecomtune; copy it again, or retrain") from exc
+
+
+def dir_size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20
