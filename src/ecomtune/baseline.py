@@ -11,8 +11,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
+from ecomtune.console import say
 from ecomtune.data.prepare import PreparedData
 from ecomtune.tasks.registry import TASKS
+
+BASELINE = "the TF-IDF baseline"
+FIXES = {"the model": "train longer or at another learning rate (`training.epochs`, `training.learning_rate`), or "
+                      "weigh rare labels (`training.loss.class_weights: balanced`)",
+         BASELINE: "the text may not carry the label (check `data.text_column`), or there are too few training rows"}
 
 
 def make_baseline(language: str, seed: int = 42):
@@ -38,6 +44,7 @@ def run_baseline(prepared: PreparedData, task: str, language: str, seed: int = 4
         train_seconds = time.perf_counter() - start
         pred = np.stack([m.predict(prepared.test.texts) for m in models], axis=1)
         metrics = TASKS.get(task).metrics.compute(prepared.test.labels, pred, prepared.space)
+        warn_single_class(metrics, BASELINE)
         return {"name": "tfidf-logreg", "features": "char 1-3" if language == "zh" else "word 1-2 + char 2-4",
                 "per_head": True, "train_seconds": round(train_seconds, 2), "metrics": {"test": metrics}}
     path_ids = {p: i for i, p in enumerate(prepared.space.paths)}
@@ -47,5 +54,24 @@ def run_baseline(prepared: PreparedData, task: str, language: str, seed: int = 4
     train_seconds = time.perf_counter() - start
     pred_paths = np.array(prepared.space.paths)[model.predict(prepared.test.texts)]
     metrics = TASKS.get(task).metrics.compute(prepared.test.labels, pred_paths, prepared.space)
+    warn_single_class(metrics, BASELINE)
     return {"name": "tfidf-logreg", "features": "char 1-3" if language == "zh" else "word 1-2 + char 2-4",
             "train_seconds": round(train_seconds, 2), "metrics": {"test": metrics}}
+
+
+def warn_single_class(metrics: dict, who: str = "the model") -> None:
+    """Say, and record in `metrics["warnings"]`, each label level on which `who` predicted one label for every row
+    although the rows hold several: its accuracy is that label's share, and a lift against it means nothing."""
+    warnings = []
+    levels = metrics.get("levels") or {"": metrics}  # taxonomy / multitask: per level; classify: one
+    for name, m in levels.items():
+        matrix = np.asarray(m["confusion_matrix"])
+        predicted, present = np.flatnonzero(matrix.sum(axis=0)), np.flatnonzero(matrix.sum(axis=1))
+        if len(predicted) == 1 and len(present) > 1:
+            where = f" in '{name}'" if name else ""
+            warnings.append(f"{who} predicts {m['labels'][predicted[0]]!r}{where} for all {int(matrix.sum())} rows "
+                            f"(accuracy {m['accuracy']:.3f} is that label's share) — {FIXES[who]}")
+    for warning in warnings:
+        say(f"  warning: {warning}")
+    if warnings:
+        metrics["warnings"] = warnings

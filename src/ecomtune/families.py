@@ -20,21 +20,25 @@ class Family:
     train: str  # (recipe, resume) -> run directory
     load: str  # (run_dir, device) -> a loaded model with the family's verbs
     evaluate: str  # (run_dir, data, device) -> metrics dict
+    check: str  # (recipe) -> data summary for `ecomtune data check` (validates everything that precedes training)
 
 
 FAMILIES: Registry[Family] = Registry("task")
 _TEXT = Family(recipe="ecomtune.recipes.schema:Recipe", train="ecomtune.training.run:train",
-               load="ecomtune.inference:ExpertModel.load", evaluate="ecomtune.api:evaluate_classifier")
+               load="ecomtune.inference:ExpertModel.load", evaluate="ecomtune.api:evaluate_classifier",
+               check="ecomtune.data.prepare:check")
 for _task in ("classify", "taxonomy", "multitask"):
     FAMILIES.register(_task, _TEXT)
 FAMILIES.register("recommend", Family(recipe="ecomtune.tasks.recommend.recipe:RecommendRecipe",
                                       train="ecomtune.tasks.recommend.train:train",
                                       load="ecomtune.tasks.recommend.predict:Recommender.load",
-                                      evaluate="ecomtune.tasks.recommend.train:evaluate_run"))
+                                      evaluate="ecomtune.tasks.recommend.train:evaluate_run",
+                                      check="ecomtune.tasks.recommend.data:check"))
 FAMILIES.register("search", Family(recipe="ecomtune.tasks.search.recipe:SearchRecipe",
                                    train="ecomtune.tasks.search.train:train",
                                    load="ecomtune.tasks.search.predict:SearchEngine.load",
-                                   evaluate="ecomtune.tasks.search.train:evaluate_run"))
+                                   evaluate="ecomtune.tasks.search.train:evaluate_run",
+                                   check="ecomtune.tasks.search.data:check"))
 
 
 def _resolve(path: str):
@@ -46,7 +50,8 @@ def _resolve(path: str):
 
 
 def family_part(task: str, part: str):
-    """The `part` ("recipe", "train", "load", "evaluate") of `task`'s family; unknown tasks list the known ones."""
+    """The `part` ("recipe", "train", "load", "evaluate", "check") of `task`'s family; unknown tasks list the known
+    ones."""
     return _resolve(getattr(FAMILIES.get(task), part))
 
 

@@ -1,6 +1,7 @@
 """Every CLI command end to end, as a user runs it (a real subprocess), on tiny models."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -64,6 +65,35 @@ def test_data_check_and_baseline(recipe_file):
     assert "data OK" in out.stderr and "positive" in out.stderr and "text length" in out.stderr
     out = ecomtune("baseline", recipe_file)
     assert "tfidf-logreg" in out.stderr and "accuracy" in out.stderr
+
+
+def test_data_check_every_task_family(tmp_path):
+    seqs = tmp_path / "seqs.txt"
+    seqs.write_text("".join(f"u{u} " + " ".join(f"i{(u + j) % 7}" for j in range(5)) + "\n" for u in range(12)))
+    queries = tmp_path / "query.csv"
+    queries.write_text("query_id\tquery\tquery_class\n" + "".join(f"{i}\tquery {i}\tclass {i % 3}\n"
+                                                                    for i in range(20)))
+    recipes = {"recommend": {"data": {"interactions": str(seqs)}, "model": {"type": "sasrec"}},
+               "search": {"data": {"format": "query-classes", "queries": str(queries)},
+                          "model": {"backbone": "minilm"}}}
+    for task, raw in recipes.items():
+        (tmp_path / f"{task}.yaml").write_text(yaml.safe_dump({"name": task, "task": task, **raw}))
+    out = ecomtune("data", "check", tmp_path / "recommend.yaml")
+    assert "data OK: 12 users, 7 items (0 held out as cold), 36 training interactions (3.0 per user)" in out.stderr
+    assert "leave-one-out: 12 validation / 12 test cases" in out.stderr
+    out = ecomtune("data", "check", tmp_path / "search.yaml")
+    assert "data OK (query-classes): 3 products, 16 training / 4 test queries" in out.stderr
+
+
+def test_corrupt_gzip_is_one_line_naming_the_file(tmp_path, reviews_csv, tiny_encoder):
+    broken = tmp_path / "reviews.csv.gz"
+    broken.write_bytes(gzip.compress(reviews_csv.read_bytes())[:300])  # a download cut short
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(classify_recipe(broken, tiny_encoder, tmp_path)))
+    out = ecomtune("data", "check", path, check=False)
+    lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1, out.stderr
+    assert f"{broken}: the gzip data ends early (truncated)" in out.stderr and "unexpected" not in out.stderr
 
 
 def test_models_lists_packaged_backbones():

@@ -1,6 +1,8 @@
 """Data validation names file, row and column; splits are stratified/grouped and reproducible."""
 from __future__ import annotations
 
+import gzip
+
 import pandas as pd
 import pytest
 
@@ -42,11 +44,59 @@ def test_unsupported_type(tmp_path):
         read_table(tmp_path / "d.xlsx")
 
 
-def test_non_utf8_names_the_line(tmp_path):
-    path = tmp_path / "gbk.csv"
-    path.write_bytes(b"review,stars\nok,5\n" + "很好,5\n".encode("gbk"))
-    with pytest.raises(DataError, match=r"gbk.csv: line 3 is not valid UTF-8 \(byte 0\) — re-save the file as UTF-8, e.g. `iconv -f GBK"):
+@pytest.mark.parametrize("name, line, encoding, command", [
+    ("gbk.csv", "很好,5\n".encode("gbk"), "GB18030", "iconv -f GB18030 -t UTF-8 gbk.csv > utf8-gbk.csv"),
+    ("latin.csv", "café crème,5\n".encode("latin-1"), "CP1252", "iconv -f CP1252 -t UTF-8 latin.csv"),
+    ("quotes.csv", "\u201cnice\u201d dress,5\n".encode("cp1252"), "CP1252", "iconv -f CP1252"),
+    ("latin.csv.gz", "naïve,5\n".encode("latin-1"), "CP1252",
+     "zcat latin.csv.gz | iconv -f CP1252 -t UTF-8 > utf8-latin.csv"),
+])
+def test_non_utf8_names_the_line_and_the_encoding_it_reads_as(tmp_path, name, line, encoding, command):
+    path = tmp_path / name
+    data = b"review,stars\nok,5\n" + line
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(DataError) as info:
         read_table(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: line 3 is not valid UTF-8") and f"it reads as {encoding} —" in message
+    assert command in message
+
+
+def gzipped_reviews() -> bytes:
+    return gzip.compress(toy_reviews(500).to_csv(index=False).encode())
+
+
+def gzip_truncated(path):
+    data = gzipped_reviews()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def gzip_damaged(start: int):
+    def write(path):
+        data = bytearray(gzipped_reviews())
+        data[start:start + 4] = b"\xff" * 4
+        path.write_bytes(bytes(data))
+    return write
+
+
+@pytest.mark.parametrize("name, write, expected", [
+    ("d.csv.gz", gzip_truncated, "the gzip data ends early (truncated) — download or compress the file again"),
+    ("d.csv.gz", gzip_damaged(10), "the gzip data is corrupt (Error -3 while decompressing data: invalid block"),
+    ("d.csv.gz", gzip_damaged(100), "the gzip data is corrupt (CRC check failed"),
+    ("d.csv.gz", lambda p: p.write_bytes(b"review,stars\nok,5\n"), "the gzip data is corrupt (Not a gzipped file"),
+    ("d.csv", lambda p: p.write_bytes(b""), "the file is empty (no columns) — write the column names on the first"),
+    ("d.jsonl", lambda p: p.write_bytes(b"\n"), "the file is empty (no columns) — write one JSON object per row"),
+    ("d.jsonl", lambda p: p.write_bytes(b'{"review": "ok"}\n{oops\n'), "cannot be parsed as JSONL"),
+    ("d.parquet", lambda p: p.write_bytes(b"PAR1 not really"), "cannot be parsed as PARQUET"),
+    ("d.csv", lambda p: p.mkdir(), "is a folder — name a data file"),
+])
+def test_unreadable_files_are_one_line_errors_naming_the_file(tmp_path, name, write, expected):
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(DataError) as info:
+        read_table(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and expected in message and "\n" not in message
 
 
 def test_missing_column_suggests_the_close_one(reviews_csv):
@@ -139,6 +189,20 @@ def test_grouped_split_keeps_groups_apart(reviews_csv):
 def test_max_rows_sampling(reviews_csv):
     prepared = prepare_data(recipe(reviews_csv, max_train_rows=50, max_test_rows=20))
     assert len(prepared.train) == 50 and len(prepared.test) == 20
+    assert not prepared.notes  # samples of the recipe's own split: nothing the user named was cut
+
+
+def test_cutting_a_named_test_file_is_a_note(tmp_path):
+    toy_reviews(200).to_csv(tmp_path / "train.csv", index=False)
+    toy_reviews(60, seed=1).assign(review=lambda f: "new " + f["review"]).to_csv(tmp_path / "test.csv", index=False)
+    cut = prepare_data(recipe(tmp_path / "train.csv", test=str(tmp_path / "test.csv"), max_test_rows=25))
+    assert len(cut.test) == 25
+    assert cut.notes == [(f"{tmp_path / 'test.csv'}: 60 rows, of which a seeded sample of 25 is used "
+                          "(`data.max_test_rows`) — set `data.max_test_rows: null` (`--set data.max_test_rows=null`) "
+                          "to use the whole file")]
+    assert summarize(cut)["notes"] == cut.notes  # printed by `data check` and `train`, stored in the manifest
+    whole = prepare_data(recipe(tmp_path / "train.csv", test=str(tmp_path / "test.csv"), max_test_rows=None))
+    assert len(whole.test) == 60 and not whole.notes
 
 
 def test_taxonomy_from_path_column_and_level_columns(products_csv):

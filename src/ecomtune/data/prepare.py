@@ -204,6 +204,13 @@ def _sample(frame: pd.DataFrame, n: int | None, levels: list[str], seed: int, st
     return keep
 
 
+def _note_cut(path: str | None, rows: int, limit: int | None, key: str, notes: list[str]) -> None:
+    """A file the user named is cut to a sample (a preset's limit, say): never silently."""
+    if path and limit and rows > limit:
+        notes.append(f"{resolve_path(path)}: {rows} rows, of which a seeded sample of {limit} is used "
+                     f"(`data.{key}`) — set `data.{key}: null` (`--set data.{key}=null`) to use the whole file")
+
+
 def _to_split(name: str, frame: pd.DataFrame, levels: list[str]) -> Split:
     return Split(
         name=name,
@@ -278,6 +285,8 @@ def prepare_data(recipe: Recipe) -> PreparedData:
         train, test = _split(train, data.split.test, data, levels, seed)
     if validation is None:
         train, validation = _split(train, data.split.validation, data, levels, seed + 1)
+    _note_cut(data.validation, len(validation), data.max_validation_rows, "max_validation_rows", notes)
+    _note_cut(data.test, len(test), data.max_test_rows, "max_test_rows", notes)
     train = _sample(train, data.max_train_rows, levels, seed, data.split.stratify)
     validation = _sample(validation, data.max_validation_rows, levels, seed, data.split.stratify)
     test = _sample(test, data.max_test_rows, levels, seed, data.split.stratify)
@@ -306,6 +315,16 @@ def prepare_data(recipe: Recipe) -> PreparedData:
     for split in prepared.splits():
         split.labels = space.encode(split.raw_labels)
     return prepared
+
+
+def check(recipe: Recipe) -> dict:
+    """`ecomtune data check` of a text recipe: prepare the data and run every check that precedes loading weights;
+    the summary with the task."""
+    from ecomtune.methods.threshold import check_threshold
+
+    prepared = prepare_data(recipe)
+    check_threshold(recipe, prepared)
+    return {"task": recipe.task, **summarize(prepared)}
 
 
 def summarize(prepared: PreparedData) -> dict:

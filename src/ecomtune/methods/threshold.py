@@ -9,9 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from ecomtune.console import say
-from ecomtune.errors import RecipeError
+from ecomtune.errors import DataError, RecipeError
 from ecomtune.recipes.schema import Recipe, ThresholdConfig
 from ecomtune.tasks.labels import LabelSpace
+
+MIN_VALIDATION_ROWS = 20  # of the label and of the others: with fewer, one row moves precision/recall by 5+ points
 
 
 def label_index(config: ThresholdConfig, space: LabelSpace) -> int:
@@ -71,10 +73,22 @@ def _binary(pred: np.ndarray, positive: np.ndarray) -> dict:
     return {"precision": tp / max(1, int(pred.sum())), "recall": tp / max(1, int(positive.sum()))}
 
 
-def check_threshold(recipe: Recipe, space: LabelSpace) -> None:
-    """Up-front check (after the data is read, before weights load) that the threshold's label exists."""
-    if recipe.evaluation.threshold:
-        label_index(recipe.evaluation.threshold, space)
+def check_threshold(recipe: Recipe, prepared) -> None:
+    """Up-front check (after the data is read, before weights load): the threshold's label exists, and validation
+    holds at least MIN_VALIDATION_ROWS rows of it and of the other labels (else the tuned threshold is noise)."""
+    config = recipe.evaluation.threshold
+    if config is None:
+        return
+    k = label_index(config, prepared.space)
+    labels = prepared.validation.labels[:, 0]
+    rows, others = int((labels == k).sum()), int((labels != k).sum())
+    if min(rows, others) < MIN_VALIDATION_ROWS:
+        source = f"`data.validation` ({recipe.data.validation})" if recipe.data.validation else \
+            "a larger `data.split.validation`"
+        cap = ", a larger `data.max_validation_rows`" if recipe.data.max_validation_rows else ""
+        raise DataError(f"`evaluation.threshold`: validation holds {rows} row(s) of {config.label!r} and {others} "
+                        f"of the other labels; tuning a threshold needs at least {MIN_VALIDATION_ROWS} of each — add "
+                        f"validation rows ({source}{cap}), or remove `evaluation.threshold`")
 
 
 def tune_threshold(expert, prepared, recipe: Recipe) -> dict | None:

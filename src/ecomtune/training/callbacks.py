@@ -1,12 +1,16 @@
 """Trainer callbacks: the cost meter (wall time, throughput, peak memory) and a rich progress line."""
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import torch
 from transformers import TrainerCallback
+
+COST_FILE = "cost.json"  # in each checkpoint folder: the cost of the run up to that checkpoint
 
 
 class PeakMemory:
@@ -32,40 +36,58 @@ class PeakMemory:
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
 
-    def stop(self) -> float:
-        if self.device.type == "cuda":
+    def now(self) -> float:
+        """The peak so far (frozen once stopped)."""
+        if self.device.type == "cuda" and not self._stop.is_set():
             self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
-        else:
-            self._stop.set()
-            if self._thread:
-                self._thread.join()
+        return self.peak_mb
+
+    def stop(self) -> float:
+        self.now()
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
         return self.peak_mb
 
 
 class CostMeter(TrainerCallback):
-    """Records train wall time, samples/s and peak memory (resumed runs count only the resumed part)."""
+    """Records train wall time, samples/s and peak memory, over all parts of a run that was interrupted: each
+    checkpoint folder keeps what was spent up to it (`cost.json`), and a resumed run adds it back."""
 
     def __init__(self, device: torch.device):
         self.memory = PeakMemory(device)
         self.seconds = 0.0
         self.samples = 0
         self._start = 0.0
+        self._before: dict = {}  # spent before a resume: {"train_seconds", "peak_memory_mb"}
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._start = time.perf_counter()
-        self._first_step = state.global_step
+        spent = Path(args.output_dir) / f"checkpoint-{state.global_step}" / COST_FILE
+        self._before = json.loads(spent.read_text(encoding="utf-8")) if state.global_step and spent.exists() else {}
         self.memory.start()
 
+    def on_save(self, args, state, control, **kwargs):
+        spent = {"train_seconds": self._seconds(), "peak_memory_mb": self._peak_mb()}
+        (Path(args.output_dir) / f"checkpoint-{state.global_step}" / COST_FILE).write_text(json.dumps(spent),
+                                                                                           encoding="utf-8")
+
     def on_train_end(self, args, state, control, **kwargs):
-        self.seconds = time.perf_counter() - self._start
+        self.seconds = self._seconds()
         self.memory.stop()
-        steps = state.global_step - self._first_step
-        self.samples = steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+        self.samples = state.global_step * args.per_device_train_batch_size * args.gradient_accumulation_steps * \
+            args.world_size
+
+    def _seconds(self) -> float:
+        return self._before.get("train_seconds", 0.0) + time.perf_counter() - self._start
+
+    def _peak_mb(self) -> float:
+        return max(self.memory.now(), self._before.get("peak_memory_mb", 0.0))
 
     def summary(self) -> dict:
         return {"train_seconds": round(self.seconds, 2),
                 "train_samples_per_second": round(self.samples / self.seconds, 3) if self.seconds else None,
-                "peak_memory_mb": round(self.memory.peak_mb, 1)}
+                "peak_memory_mb": round(self._peak_mb(), 1)}
 
 
 class RichProgress(TrainerCallback):

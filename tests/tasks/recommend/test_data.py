@@ -66,3 +66,46 @@ def test_bad_inputs_name_the_file_row_and_column(tmp_path, toy_rec):
     pd.DataFrame({"item_id": ["i1"], "title": ["only one"]}).to_csv(items, index=False)
     with pytest.raises(DataError, match="is not in .*items.csv"):
         load_data(RecommendData(interactions=str(toy_rec["sequences"]), items=str(items)), need_text=True)
+
+
+def movielens_lines(seqs: list[list[str]]) -> list[str]:
+    """MovieLens `u.data` rows: user, item, rating, timestamp (TAB-separated, no header, not grouped by user)."""
+    rows = [(f"{u}", it.lstrip("i"), str(1 + (u + j) % 5), str(881250949 + 100 * j + u))
+            for u, s in enumerate(seqs) for j, it in enumerate(s)]
+    rows.sort(key=lambda r: (r[1], r[0]))  # file order is not time order
+    return ["\t".join(r) + "\n" for r in rows]
+
+
+def test_a_tab_separated_table_without_a_suffix_is_never_read_as_sequences(tmp_path, toy_rec):
+    seqs = toy_rec["seqs"][:40]
+    raw = tmp_path / "u.data"
+    raw.write_text("".join(movielens_lines(seqs)))
+    with pytest.raises(DataError) as info:
+        load_data(RecommendData(interactions=str(raw)), need_text=False)
+    assert str(info.value).startswith(f"{raw}: reads as a table without a header (4 TAB-separated columns")
+    assert "e.g. `sed -i '1i user_id\\titem_id\\trating\\ttimestamp' u.data`, and set `data.time_column: " \
+           "timestamp`; or set `data.format: sequences`" in str(info.value)
+
+    # the fix the error gives: a header line -> read as a table, sorted by time
+    raw.write_text("user_id\titem_id\trating\ttimestamp\n" + "".join(movielens_lines(seqs)))
+    data = load_data(RecommendData(interactions=str(raw), time_column="timestamp"), need_text=False)
+    assert len(data.user_ids) == 40
+    decoded = {data.user_ids[u]: ["i" + data.item_ids[i] for i in h] for u, h in enumerate(data.test.histories)}
+    assert decoded == {str(u): s[:-1] for u, s in enumerate(seqs)}
+
+
+def test_nothing_to_train_on_is_a_data_error_before_training(tmp_path, toy_rec):
+    raw = tmp_path / "u.data"
+    raw.write_text("".join(movielens_lines(toy_rec["seqs"][:40])))
+    forced = RecommendData(interactions=str(raw), format="sequences")  # each line read as a user with 3 items
+    with pytest.raises(DataError, match=rf"^{raw}: nothing to train on — leave-one-out holds out each user's last "
+                                        r"two items, and no user keeps 2\+ training items \(\d+ users, the longest "
+                                        r"with 3 interactions\) — check .*`data.format`"):
+        load_data(forced, need_text=False)
+
+
+def test_a_sequences_file_that_is_not_utf8_names_the_line(tmp_path):
+    raw = tmp_path / "seqs.txt"
+    raw.write_bytes(b"u1 a b c\n" + "u2 caf\xe9 b c\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"seqs.txt: line 2 is not valid UTF-8 .* it reads as CP1252"):
+        load_data(RecommendData(interactions=str(raw)), need_text=False)

@@ -12,13 +12,12 @@ Items get internal indices 1..n in first-seen order (0 is padding); `item_ids[i]
 """
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ecomtune.data.readers import read_table, resolve_path
+from ecomtune.data.readers import read_lines, read_table, resolve_path
 from ecomtune.errors import DataError
 from ecomtune.tasks.recommend.recipe import RecommendData
 
@@ -72,24 +71,57 @@ class RecData:
                 "cold_test_cases": int(np.isin(self.test.targets, self.cold).sum())}
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-
-
 def _clean_columns(frame):
     frame.columns = [c.split(":", 1)[0] for c in frame.columns]  # RecBole `item_id:token` -> `item_id`
     return frame
 
 
-def _sniff(path: Path) -> str:
-    with _open_text(path) as fh:
-        first = fh.readline()
-    if "item_id_list" in first:
-        return "recbole"
-    names = [s.lower() for s in path.suffixes]
-    if any(n in (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".inter") for n in names):
-        return "table"
-    return "sequences"
+def _sniff(path: Path) -> tuple[str, str | None]:
+    """(format, the delimiter of a table whose file name does not say it is one) of an interactions file."""
+    suffixes = {s.lower() for s in path.suffixes}
+    if suffixes & {".parquet", ".json", ".jsonl"}:
+        return "table", None
+    head = read_lines(path, limit=50)
+    if head and "item_id_list" in head[0]:
+        return "recbole", None
+    if suffixes & {".csv", ".tsv", ".inter"}:
+        return "table", None
+    table = _delimited(head)
+    if table is None:
+        return "sequences", None
+    sep, has_header, width = table
+    if not has_header:
+        names = (["user_id", "item_id", "rating", "timestamp"] + [f"col{i}" for i in range(5, width + 1)])[:width]
+        header = sep.join(names).replace("\t", "\\t")
+        kind = "TAB" if sep == "\t" else "comma"
+        time = ", and set `data.time_column: timestamp`" if width >= 4 else ""
+        raise DataError(f"{path}: reads as a table without a header ({width} {kind}-separated columns, numbers in "
+                        "the 3rd/4th like rating/timestamp), not as `user item item …` lines — add a header line, "
+                        f"e.g. `sed -i '1i {header}' {path.name}`{time}; or set `data.format: sequences` if each "
+                        "line is one user's items")
+    return "table", sep
+
+
+def _delimited(lines: list[str]) -> tuple[str, bool, int] | None:
+    """(delimiter, has a header, columns) when `lines` are TAB- or comma-separated fields, the same number (>= 3)
+    on every line, whose 3rd or 4th field is a number (a rating, a timestamp) on every line after the first."""
+    for sep in ("\t", ","):
+        rows = [line.rstrip("\r\n").split(sep) for line in lines if line.strip()]
+        width = len(rows[0]) if rows else 0
+        if len(rows) < 2 or width < 3 or any(len(r) != width for r in rows):
+            continue
+        for col in range(2, min(width, 4)):
+            if all(_number(r[col]) for r in rows[1:]):
+                return sep, not _number(rows[0][col]), width
+    return None
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def read_sequences(cfg: RecommendData) -> tuple[list[str], list[list[str]]]:
@@ -97,21 +129,20 @@ def read_sequences(cfg: RecommendData) -> tuple[list[str], list[list[str]]]:
     path = resolve_path(cfg.interactions)
     if not path.exists():
         raise DataError(f"{path}: file not found — check `data.interactions` in the recipe")
-    fmt = cfg.format if cfg.format != "auto" else _sniff(path)
+    fmt, sep = (cfg.format, None) if cfg.format != "auto" else _sniff(path)
     if fmt == "sequences":
         users, seqs = [], []
-        with _open_text(path) as fh:
-            for lineno, line in enumerate(fh, start=1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if len(parts) < 2:
-                    raise DataError(f"{path}: line {lineno} has a user but no items — each line must be "
-                                    "`user item item ...` (space-separated, oldest first)")
-                users.append(parts[0])
-                seqs.append(parts[1:])
+        for lineno, line in enumerate(read_lines(path), start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 2:
+                raise DataError(f"{path}: line {lineno} has a user but no items — each line must be "
+                                "`user item item ...` (space-separated, oldest first)")
+            users.append(parts[0])
+            seqs.append(parts[1:])
         return users, seqs
-    frame = _clean_columns(read_table(path))
+    frame = _clean_columns(read_table(path, {"\t": ".tsv", ",": ".csv"}.get(sep)))
     if fmt == "recbole":
         for col in ("user_id", "item_id_list", "item_id"):
             if col not in frame.columns:
@@ -203,6 +234,13 @@ def load_data(cfg: RecommendData, need_text: bool) -> RecData:
         interacted = np.unique(np.concatenate(sequences))
         cold = np.sort(rng.choice(interacted, int(round(cfg.cold_items * len(interacted))), replace=False))
     data = split(item_ids, item_texts, [users[u] for u in keep], sequences, cold, notes)
+    needed = 1 if cfg.users else 2  # a training pair: history -> next item (with a profile, the history may be empty)
+    if not any(len(s) >= needed for s in data.train):
+        cold_note = ", cold items removed" if len(cold) else ""
+        raise DataError(f"{resolve_path(cfg.interactions)}: nothing to train on — leave-one-out holds out each "
+                        f"user's last two items, and no user keeps {needed}+ training items ({len(keep)} users, the "
+                        f"longest with {max(map(len, sequences))} interactions{cold_note}) — check that the file is "
+                        "read as intended (`data.format`), or give users longer histories")
     if cfg.users:
         profiles = read_user_texts(cfg)
         data.user_texts = [profiles.get(str(u), "") for u in data.user_ids]
@@ -213,6 +251,12 @@ def load_data(cfg: RecommendData, need_text: bool) -> RecData:
         if missing:
             data.notes.append(f"{missing} of {len(data.user_texts)} users have no profile text (they get none)")
     return data
+
+
+def check(recipe) -> dict:
+    """`ecomtune data check` of a recommendation recipe: read, validate and split; users, items, notes."""
+    data = load_data(recipe.data, need_text=recipe.uses_text)
+    return {"task": "recommend", **data.summary(), "notes": data.notes}
 
 
 def split(item_ids, item_texts, user_ids, sequences, cold, notes=None) -> RecData:

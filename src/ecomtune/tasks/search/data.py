@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecomtune.data.readers import read_table, resolve_path
+from ecomtune.data.readers import read_lines, read_table, resolve_path
 from ecomtune.errors import DataError
 from ecomtune.tasks.search.metrics import Judgments
 
@@ -64,14 +64,9 @@ def read_any(path: str | Path) -> pd.DataFrame:
     """`read_table`, plus TAB-separated files named `.csv` (WANDS ships its TSV as `query.csv`)."""
     path = resolve_path(str(path))
     if path.suffix.lower() == ".csv" and path.is_file():
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            header = fh.readline()
-        if header.count("\t") > header.count(","):
-            try:
-                return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8", quoting=3)
-            except (ValueError, pd.errors.ParserError) as exc:
-                raise DataError(f"{path}: cannot be parsed as TAB-separated ({str(exc).splitlines()[0]}) — check "
-                                "the delimiter and quoting") from None
+        header = read_lines(path, limit=1)
+        if header and header[0].count("\t") > header[0].count(","):
+            return read_table(path, ".tsv")
     return read_table(path)
 
 
@@ -248,6 +243,13 @@ def load_query_classes(d) -> SearchData:
     unseen = sum(classes[i] not in seen for i in test_i)
     return SearchData(names, names, train, test, "query-classes",
                       {"queries": len(queries), "classes": len(names), "test_queries_of_unseen_classes": unseen})
+
+
+def check(recipe) -> dict:
+    """`ecomtune data check` of a search recipe: read and validate the data; products and queries."""
+    data = load_search_data(recipe.data)
+    return {"task": "search", "format": data.kind, "products": len(data.texts), "train_queries": len(data.train),
+            "test_queries": len(data.test), **data.info}
 
 
 def load_search_data(d) -> SearchData:
