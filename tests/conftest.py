@@ -166,3 +166,15 @@ def power_cut(monkeypatch):
         monkeypatch.setattr(callbacks.RichProgress, "on_step_end", crash)
 
     return arm
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_encoder, tmp_path_factory) -> Path:
+    """A finished classify run on the toy reviews (tiny encoder, 1 epoch): copy it before changing it."""
+    import ecomtune
+
+    tmp = tmp_path_factory.mktemp("tiny-run")
+    toy_reviews().to_csv(tmp / "reviews.csv", index=False)
+    recipe = classify_recipe(tmp / "reviews.csv", tiny_encoder, tmp, epochs=1)
+    recipe["evaluation"] = {"baseline": False}
+    return ecomtune.train(recipe)

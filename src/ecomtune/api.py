@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from ecomtune.data.prepare import known_labelled, prepare_data, summarize
+from ecomtune.console import say
+from ecomtune.data.prepare import known_labelled, prepare_data
 from ecomtune.data.readers import read_table
 from ecomtune.errors import DataError
 from ecomtune.inference import ExpertModel
 from ecomtune.inference import load as load_classifier
 from ecomtune.recipes import Recipe, load_recipe
+from ecomtune.recipes.loader import recipe_of_run
 from ecomtune.rundir import read_manifest
 from ecomtune.tasks.registry import TASKS
 
@@ -45,8 +48,14 @@ def load(run_dir: str | Path, device: str = "auto", precision: str = "auto"):
 
 
 def check_data(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> dict:
-    """Validate and summarise a recipe's data without training (raises DataError on problems)."""
-    return summarize(prepare_data(_recipe(recipe, overrides)))
+    """Validate and summarise a recipe's data (any task) without training; a DataError/RecipeError on problems.
+
+    The summary has `task`; rows, label balance and text lengths (text tasks), users, items and interactions
+    (recommend) or products and queries (search); and `notes` on what the data preparation dropped or cut."""
+    from ecomtune.families import family_part
+
+    r = _recipe(recipe, overrides)
+    return family_part(r.task, "check")(r)
 
 
 def baseline(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> dict:
@@ -86,7 +95,7 @@ def evaluate_classifier(run_dir: str | Path, data: str | Path | None = None, bat
     `noise` (e.g. 0.1) perturbs that fraction of characters first (typos / similar Chinese characters).
     """
     manifest = read_manifest(run_dir)
-    recipe = Recipe.model_validate(manifest["recipe"])
+    recipe = recipe_of_run(run_dir, manifest)
     # The run's own precision by default, so the numbers reproduce the manifest's.
     model = load_classifier(run_dir, device=device,
                             precision=precision or manifest["cost"].get("precision", "auto"))
@@ -109,6 +118,9 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
                  text_column: str | None = None, batch_size: int = 64, device: str = "auto",
                  progress: bool = False) -> pd.DataFrame:
     """Predict every row of a table and write it with `pred_label`, `pred_score` and one `prob_*` per label."""
+    if Path(output_path).resolve() == Path(input_path).resolve():
+        raise DataError(f"{output_path}: --output is the input file, which would be overwritten — write the "
+                        "predictions to another file")
     model = load_classifier(run_dir, device=device)
     frame = read_table(input_path)
     columns = [text_column] if text_column else _text_columns(model)
@@ -119,23 +131,36 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     texts = frame[columns[0]].astype(str)
     for col in columns[1:]:
         texts = texts.str.cat(frame[col].astype(str), sep=" ")
-    pred, probs = model.predict_arrays(texts.str.strip().tolist(), batch_size, progress=progress)
+    texts = texts.str.strip()
+    empty = (texts == "").to_numpy()
+    if empty.all():
+        raise DataError(f"{input_path}: every text in column(s) {', '.join(columns)} is empty — nothing to predict; "
+                        "check --text-column")
+    if empty.any():
+        rows = ", ".join(str(i + 1) for i in np.flatnonzero(empty)[:5])
+        say(f"[yellow]note:[/] {int(empty.sum())} rows of {input_path} have an empty text (rows {rows}"
+            f"{' …' if empty.sum() > 5 else ''}): their prediction columns are left empty")
+    pred, probs = model.predict_arrays(texts[~empty].tolist(), batch_size, progress=progress)
     out = frame.copy()
     space = model.space
+
+    def put(column: str, values) -> None:  # aligned on the index: rows with an empty text stay empty
+        out[column] = pd.Series(list(values), index=out.index[~empty])
+
     if model.task == "multitask":  # independent heads: a label and a score column per head
         for level, head in enumerate(space.levels):
-            out[f"pred_{head}"] = [space.labels[level][j] for j in pred[:, level].tolist()]
-            out[f"score_{head}"] = probs[level][range(len(pred)), pred[:, level]]
+            put(f"pred_{head}", [space.labels[level][j] for j in pred[:, level].tolist()])
+            put(f"score_{head}", probs[level][range(len(pred)), pred[:, level]])
         _write_table(out, Path(output_path))
         return out
-    out["pred_label"] = [" > ".join(space.labels[i][j] for i, j in enumerate(row)) for row in pred.tolist()]
+    put("pred_label", [" > ".join(space.labels[i][j] for i, j in enumerate(row)) for row in pred.tolist()])
     score = 1.0
     for level, p in enumerate(probs):
         score = score * p[range(len(pred)), pred[:, level]]
-    out["pred_score"] = score
+    put("pred_score", score)
     if space.depth == 1:
         for j, name in enumerate(space.labels[0]):
-            out[f"prob_{name}"] = probs[0][:, j]
+            put(f"prob_{name}", probs[0][:, j])
     _write_table(out, Path(output_path))
     return out
 

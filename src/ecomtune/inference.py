@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
+from ecomtune.errors import RunDirError
 from ecomtune.methods.threshold import apply_threshold
 from ecomtune.rundir import check_text_run, loading, open_manifest
 from ecomtune.runtimes import load_runtime
@@ -71,6 +72,9 @@ class ExpertModel:
         """Load from a (possibly copied or moved) run directory; paths inside it are relative."""
         run_dir = Path(run_dir)
         manifest = open_manifest(run_dir)
+        if manifest["task"] not in TASKS:
+            raise RunDirError(f"{run_dir}: a {manifest['task']} run, not a text classifier — use `ecomtune "
+                              f"{manifest['task']}` (or `ecomtune.load`, which opens every kind of run)")
         space = check_text_run(run_dir, manifest)
         head = manifest["head"]
         dev = resolve_device(device)

@@ -10,12 +10,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.methods.menu import Method
 from ecomtune.recipes import Recipe, load_recipe
-from ecomtune.recipes.loader import first_difference, recipe_to_store
+from ecomtune.recipes.loader import first_difference, parse_yaml, recipe_to_store
 from ecomtune.rundir import MANIFEST, check_replaceable
 
 CHECKPOINTS = "checkpoints"  # same folder name as training/run.py uses
@@ -147,7 +146,7 @@ def decide(recipe: Recipe, method: Method, run_dir: Path, overwrite: bool) -> tu
                               "--overwrite to retrain it, or choose another --out")
         return replace, "train"
     if saved_path.exists():
-        saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
+        saved = parse_yaml(saved_path.read_text(encoding="utf-8"), str(saved_path)) or {}
         checkpoints = any((run_dir / CHECKPOINTS).glob("checkpoint-*"))
         diff = first_difference(recipe_key(saved), want)
         if diff is None and checkpoints:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ecomtune.errors import RecipeError
@@ -19,7 +18,7 @@ from ecomtune.errors import RecipeError
 class PretrainConfig(BaseModel):
     """Continued pre-training: masked-LM for encoders, causal-LM for decoders, on unlabeled text."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     backbone: str = Field(description="a registered backbone (`minilm`, `gemma3-270m`), a local model dir or hub id")
     data: list[str] = Field(min_length=1, description="tables of unlabeled text, e.g. `[reviews.csv]`")
@@ -84,10 +83,9 @@ def load_config(source: str | Path | dict | PretrainConfig | None = None, **opti
         path = Path(source)
         if not path.is_file():
             raise RecipeError(f"pretrain config {path} does not exist — check the path")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise RecipeError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        from ecomtune.recipes.loader import parse_yaml
+
+        raw = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
         if not isinstance(raw, dict):
             raise RecipeError(f"{path}: a pretrain config must be a YAML mapping (key: value)")
         raw = _resolve_relative(raw, path.parent)

@@ -15,6 +15,8 @@ from ecomtune.errors import RecipeError
 from ecomtune.recipes.schema import Recipe
 
 PACKAGE_PREFIX = "ecomtune:"  # data paths starting with this point inside the installed package
+MAX_YAML_CHARS = 1_000_000
+MAX_YAML_VALUES = 100_000
 
 
 def preset_names() -> list[str]:
@@ -41,9 +43,9 @@ def load_recipe(source: str | Path | dict, overrides: list[str] | None = None) -
             if not path.exists():
                 raise RecipeError(f"recipe file {path} does not exist — check the path or use a preset: "
                                   f"{', '.join(preset_names())}")
-            raw, base, origin = _parse_yaml(path.read_text(encoding="utf-8"), str(path)), path.parent, str(path)
+            raw, base, origin = parse_yaml(path.read_text(encoding="utf-8"), str(path)), path.parent, str(path)
         elif str(source) in preset_names():
-            raw, base, origin = _parse_yaml(_preset_text(str(source)), f"preset {source}"), None, f"preset {source}"
+            raw, base, origin = parse_yaml(_preset_text(str(source)), f"preset {source}"), None, f"preset {source}"
         else:
             close = difflib.get_close_matches(str(source), preset_names(), n=1)
             hint = f"did you mean `{close[0]}`? " if close else ""
@@ -62,14 +64,52 @@ def load_recipe(source: str | Path | dict, overrides: list[str] | None = None) -
     return recipe
 
 
-def _parse_yaml(text: str, origin: str) -> Any:
+def parse_yaml(text: str, origin: str) -> Any:
+    """Safe YAML (no tag runs code) without what no recipe needs and a hostile file uses: more than
+    `MAX_YAML_CHARS`, nesting too deep to parse, or aliases that refer to themselves or expand to more than
+    `MAX_YAML_VALUES` values (a few hundred bytes of `&a [*b, *b, ...]` can stand for billions)."""
+    if len(text) > MAX_YAML_CHARS:
+        raise RecipeError(f"{origin}: {len(text):,} characters of YAML, more than the {MAX_YAML_CHARS:,} a recipe "
+                          "may have — is this the right file?")
+    loader = yaml.SafeLoader(text)
     try:
-        return yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, origin)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError(f"{origin}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}) — "
+        raise RecipeError(f"{origin}:{where} is not valid YAML ({getattr(exc, 'problem', None) or exc}) — "
                           "check indentation and quoting") from None
+    except RecursionError:
+        raise RecipeError(f"{origin}: YAML nested too deeply — a recipe is a few levels deep") from None
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, origin: str) -> None:
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, open_: set[int]) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_:
+            raise RecipeError(f"{origin}: line {node.start_mark.line + 1}: a YAML alias refers to the value it is "
+                              "part of — write the value out")
+        open_.add(id(node))
+        children = node.value if isinstance(node, yaml.SequenceNode) else \
+            [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else []
+        total = 1 + sum(size(child, open_) for child in children)
+        open_.discard(id(node))
+        if total > MAX_YAML_VALUES:
+            raise RecipeError(f"{origin}: line {node.start_mark.line + 1}: YAML aliases (*name) expand to more than "
+                              f"{MAX_YAML_VALUES:,} values — a recipe needs no more; write the values out")
+        sizes[id(node)] = total
+        return total
+
+    size(root, set())
 
 
 def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -85,7 +125,7 @@ def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
             node = node[part]
             if not isinstance(node, dict):
                 raise RecipeError(f"override '{item}': `{part}` is not a section")
-        node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+        node[parts[-1]] = parse_yaml(value, f"override '{key.strip()}'") if value.strip() else None
     return raw
 
 
@@ -144,8 +184,8 @@ def recipe_of_run(run_dir: str | Path, manifest: dict) -> BaseModel:
 
 def explain(exc: ValidationError, root: type[BaseModel] = Recipe) -> str:
     """Turn a pydantic error into one line per problem that names the key, the value and the fix."""
-    lines = []
-    for err in exc.errors():
+    lines, errors = [], exc.errors()
+    for err in errors[:3]:
         loc = [str(p) for p in err["loc"]]
         key = ".".join(loc)
         kind = err["type"]
@@ -157,14 +197,23 @@ def explain(exc: ValidationError, root: type[BaseModel] = Recipe) -> str:
             lines.append(f"unknown key `{key}` — {hint}")
         elif kind == "missing":
             lines.append(f"`{key}` is required — {_description(loc, root) or 'add it'}")
+        elif kind == "string_pattern_mismatch":
+            lines.append(f"`{key}` {_short(err.get('input'))} is not allowed — {_description(loc, root)}")
         elif kind == "value_error":
             lines.append(str(err["msg"]).removeprefix("Value error, "))
         else:
             desc = _description(loc, root)
             fix = f" — {desc}" if desc else ""
             msg = str(err["msg"]).replace("Input should be", "must be").replace("Input", "value")
-            lines.append(f"`{key}` {msg}, got {err.get('input')!r}{fix}")
-    return "; ".join(lines)
+            lines.append(f"`{key}` {msg}, got {_short(err.get('input'))}{fix}")
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(line if len(line) <= 300 else line[:300] + "…" for line in lines) + more
+
+
+def _short(value, limit: int = 80) -> str:
+    """A value as an error message quotes it: its repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def _model_at(loc: list[str], root: type[BaseModel] = Recipe) -> type[BaseModel] | None:

@@ -10,8 +10,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+def run_name():
+    """The `name` field of every recipe: it names the folder `runs/<name>`, so `.`, `..` and paths are refused."""
+    return Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=100,
+                 description="run name: a letter or digit, then letters, digits, `-`, `_`, `.`, e.g. `sentiment-v2`")
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class SplitConfig(_Section):
@@ -278,7 +284,7 @@ class OutputConfig(_Section):
 class Recipe(_Section):
     """A complete training recipe."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="run name: letters, digits, `-`, `_`, `.`")
+    name: str = run_name()
     task: Literal["classify", "taxonomy", "multitask"] = Field(
         description="`classify` (one label), `taxonomy` (L1 > L2 > L3) or `multitask` (several independent labels)"
     )

@@ -134,9 +134,12 @@ def open_run_folder(final: str | Path, config: dict, *, resume: bool, overwrite:
         if where == final and (final / MANIFEST).is_file():
             raise RunDirError(f"{final}: this run is finished — nothing to resume; evaluate or serve it, or train "
                               "it again with --overwrite")
+        from ecomtune.errors import RecipeError
+        from ecomtune.recipes.loader import parse_yaml
+
         try:
-            before = yaml.safe_load(saved.read_text(encoding="utf-8"))
-        except (ValueError, yaml.YAMLError):
+            before = parse_yaml(saved.read_text(encoding="utf-8"), str(saved))
+        except (ValueError, RecipeError):
             raise RunDirError(f"{saved}: damaged — start over with --overwrite") from None
         changed = diff(before, config) if diff else (None if before == config else config_name)
         if changed:

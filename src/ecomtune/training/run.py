@@ -9,19 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from transformers import AutoModel, AutoTokenizer, EarlyStoppingCallback, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.utils import logging as hf_logging
 
 from ecomtune.backbones import resolve_backbone
-from ecomtune.baseline import run_baseline
+from ecomtune.baseline import run_baseline, warn_single_class
 from ecomtune.console import say
 from ecomtune.data.augment import augment_training
 from ecomtune.data.noise import add_noise
 from ecomtune.data.prepare import PreparedData, prepare_data, summarize
 from ecomtune.deploy.monitor import write_reference_profile
-from ecomtune.errors import RecipeError, RunDirError
+from ecomtune.errors import RecipeError
 from ecomtune.inference import ExpertModel
 from ecomtune.methods.adapters import adapter_callbacks, apply_adapter
 from ecomtune.methods.distill import check_teacher, prepare_distill, teacher_report
@@ -30,16 +29,10 @@ from ecomtune.methods.losses import recipe_loss
 from ecomtune.methods.threshold import check_threshold, tune_threshold
 from ecomtune.methods.truncate import check_keep_layers, truncate_layers
 from ecomtune.methods.unfreeze import GradualUnfreeze
-from ecomtune.recipes.loader import first_difference
+from ecomtune.recipes.loader import recipe_to_store
 from ecomtune.recipes.schema import Recipe
 from ecomtune.reports import write_model_card, write_report
-from ecomtune.rundir import (
-    FORMAT_VERSION,
-    dir_size_mb,
-    save_model,
-    versions,
-    write_manifest,
-)
+from ecomtune.rundir import dir_size_mb, open_recipe_run, save_model, versions, write_manifest
 from ecomtune.tasks.network import TextClassifier
 from ecomtune.tasks.registry import TASKS
 from ecomtune.training.callbacks import CostMeter, RichProgress
@@ -52,41 +45,6 @@ from ecomtune.training.trainer import (
 )
 
 CHECKPOINTS = "checkpoints"
-
-
-def run_dir_of(recipe: Recipe) -> Path:
-    return Path(recipe.output.dir or Path("runs") / recipe.name)
-
-
-def _recipe_dict(recipe: Recipe) -> dict:
-    d = recipe.model_dump(mode="json")
-    d["output"].pop("overwrite", None)
-    return d
-
-
-def _open_run_dir(recipe: Recipe, resume: bool) -> Path:
-    run_dir = run_dir_of(recipe)
-    saved = run_dir / "recipe.yaml"
-    if resume:
-        if not saved.exists():
-            raise RunDirError(f"{run_dir}: nothing to resume (no recipe.yaml) — run without --resume")
-        before = yaml.safe_load(saved.read_text(encoding="utf-8"))
-        now = _recipe_dict(recipe)
-        diff = first_difference(before, now)
-        if diff:
-            raise RunDirError(f"{run_dir}: the recipe changed since the interrupted run (`{diff}`) — resume with "
-                              "the same recipe, or start over with --overwrite")
-        return run_dir
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not recipe.output.overwrite:
-            raise RunDirError(f"{run_dir} already exists — pass --overwrite to replace it, --resume to continue an "
-                              "interrupted run, or set `output.dir`")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    saved.write_text(yaml.safe_dump(_recipe_dict(recipe), allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return run_dir
-
-
 
 
 def build_model(recipe: Recipe, prepared: PreparedData):
@@ -135,11 +93,10 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
     if t.gradual_unfreeze and t.epochs < 2:
         raise RecipeError("`training.gradual_unfreeze` needs `training.epochs` >= 2 (it unfreezes per epoch)")
     teacher_manifest = check_teacher(recipe) if t.distill else None
-    run_dir = _open_run_dir(recipe, resume)
     hf_logging.disable_progress_bar()  # weight-loading bars; our own progress bar covers training
     set_seed(t.seed)
     say("checking data")
-    prepared = prepare_data(recipe)
+    prepared = prepare_data(recipe)  # before the run folder: bad data leaves nothing behind
     for note in prepared.notes:
         say(f"  note: {note}")
     has_validation = len(prepared.validation) > 0
@@ -147,7 +104,10 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
         raise RecipeError("`training.early_stopping` needs validation rows — set `data.split.validation` > 0 or "
                           "give `data.validation`")
     say(f"  {len(prepared.train)} train / {len(prepared.validation)} validation / {len(prepared.test)} test rows")
-    check_threshold(recipe, prepared.space)
+    check_threshold(recipe, prepared)
+    resolve_backbone(recipe.model.backbone)  # an unknown backbone fails before the run folder exists
+    folder = open_recipe_run(recipe, resume)
+    run_dir = folder.path
     if t.distill:
         say(f"labelling with the teacher {t.distill.teacher} (temperature {t.distill.temperature})")
     distill = prepare_distill(recipe, prepared, teacher_manifest, say) if t.distill else None
@@ -188,6 +148,7 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
     threshold = tune_threshold(expert, prepared, recipe)  # `evaluation.threshold`, applied to every metric below
     cost: dict = {}
     metrics = {"test": _evaluate(expert, prepared.test, recipe, cost)}
+    warn_single_class(metrics["test"])  # a model that answers one label for every row learned nothing
     if recipe.evaluation.noise:
         metrics["test_noisy"] = _evaluate_noisy(expert, prepared.test, recipe)
     if distill:
@@ -201,14 +162,13 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
         say("training the TF-IDF baseline")
         baseline = run_baseline(prepared, recipe.task, recipe.language, t.seed)
 
-    save_model(run_dir, model, tokenizer)
+    save_model(run_dir, model, tokenizer, prepared.space)
     cost.update(meter.summary())
     cost.update({"trainable_params": int(trainable), "total_params": int(sum(p.numel() for p in model.parameters())),
                  "model_size_mb": round(dir_size_mb(run_dir / "model"), 1), "device": device.type,
                  "precision": precision, "epochs": round(float(trainer.state.epoch or 0), 2),
                  "steps": int(trainer.state.global_step)})
     manifest = {
-        "format_version": FORMAT_VERSION,
         "ecomtune_version": versions()["ecomtune"],
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "name": recipe.name,
@@ -227,7 +187,7 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
         "multitask": {"heads": prepared.space.levels, "labels": prepared.space.labels}
         if recipe.task == "multitask" else None,
         "distill": distill.info if distill else None,
-        "recipe": _recipe_dict(recipe),
+        "recipe": recipe_to_store(recipe, folder.final),
         "data": {"files": {k: Path(v).name for k, v in prepared.files.items()}, **summarize(prepared),
                  "text_column": recipe.data.text_column, "label_columns": prepared.space.levels},
         "metrics": metrics,
@@ -244,7 +204,7 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
     write_model_card(run_dir, manifest)
     if not t.keep_checkpoints:
         shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
-    return run_dir
+    return folder.finish()
 
 
 def _evaluate(expert: ExpertModel, split, recipe: Recipe, cost: dict) -> dict:

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from ecomtune.recipes.schema import OutputConfig, _Section
+from ecomtune.recipes.schema import OutputConfig, _Section, run_name
 
 
 class RecommendData(_Section):
@@ -131,7 +131,7 @@ class RecommendEvaluation(_Section):
 class RecommendRecipe(_Section):
     """A complete recommendation recipe."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="run name: letters, digits, `-`, `_`, `.`")
+    name: str = run_name()
     task: Literal["recommend"] = Field(description="`recommend`")
     language: Literal["en", "zh", "multi"] = Field("en", description="language of the item text: `en`, `zh`, `multi`")
     description: str = Field("", description="free text shown in the model card")

@@ -21,14 +21,9 @@ from safetensors.torch import load_file, save_file
 
 from ecomtune.console import say
 from ecomtune.errors import RecipeError, RunDirError
+from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
 from ecomtune.retrieval.ranking import ranking_metrics, target_ranks
-from ecomtune.rundir import (
-    FORMAT_VERSION,
-    dir_size_mb,
-    read_manifest,
-    versions,
-    write_manifest,
-)
+from ecomtune.rundir import dir_size_mb, open_recipe_run, read_manifest, versions, write_manifest
 from ecomtune.tasks.recommend import item_text
 from ecomtune.tasks.recommend.batching import left_pad
 from ecomtune.tasks.recommend.data import RecData, Split, load_data
@@ -70,13 +65,16 @@ def _sample(split: Split, n: int | None, seed: int) -> Split:
 
 def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
     """Train a recommendation recipe end to end; returns the run directory."""
-    from ecomtune.training.run import _open_run_dir
-
     t, m = recipe.training, recipe.model
-    run_dir = _open_run_dir(recipe, resume)
     torch.manual_seed(t.seed)
     say("reading interactions")
-    data = load_data(recipe.data, need_text=recipe.uses_text)
+    data = load_data(recipe.data, need_text=recipe.uses_text)  # before the run folder: bad data leaves nothing
+    if recipe.uses_text:  # an unknown encoder fails before the run folder exists
+        from ecomtune.backbones import resolve_backbone
+
+        resolve_backbone(m.text_encoder)
+    folder = open_recipe_run(recipe, resume)
+    run_dir = folder.path
     for note in data.notes:
         say(f"  note: {note}")
     summary = data.summary()
@@ -101,10 +99,11 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
     trainable = torch.as_tensor(data.trainable_mask(), device=device)
     optimizer = _optimizer(model, recipe)
     val = _sample(data.validation, t.max_eval_users, t.seed)
-    state = {"epoch": 0, "step": 0, "best": -1.0, "bad": 0, "history": [], "train_seconds": 0.0}
+    # train_seconds / samples / step add up over the parts of an interrupted run (the checkpoint keeps them)
+    state = {"epoch": 0, "step": 0, "best": -1.0, "bad": 0, "history": [], "train_seconds": 0.0, "samples": 0}
     ckpt = run_dir / CHECKPOINTS
     if resume and (ckpt / "state.json").exists():
-        state = _load_checkpoint(ckpt, model, optimizer)
+        state |= _load_checkpoint(ckpt, model, optimizer)  # keys a checkpoint lacks keep their start values
         say(f"resuming at epoch {state['epoch']:g} (best {recipe.evaluation.metric} {state['best']:.4f})")
     steps_per_epoch = model.steps_per_epoch(data.train, t.batch_size)
     total_steps = int(np.ceil(t.epochs * steps_per_epoch))
@@ -112,7 +111,6 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
     rng = np.random.default_rng(t.seed + state["step"])
     say(f"training {m.type} ({m.item_embedding if m.type == 'sasrec' else m.finetune}) on {device.type}: "
         f"{total_steps} steps, validating every {eval_steps} on {len(val)} users")
-    samples = 0
     tic = time.perf_counter()
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -133,7 +131,7 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
                 optimizer.step()
                 state["step"] += 1
-                samples += len(batch["targets"])
+                state["samples"] += len(batch["targets"])
                 if model.config["type"] == "two_tower" and model.encoder is not None \
                         and state["step"] % t.refresh_every == 0:
                     _refresh(model, device)
@@ -186,7 +184,8 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
     cost = {"trainable_params": trainable_params,
             "total_params": sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers()),
             "train_seconds": round(state["train_seconds"], 1), "text_embedding_seconds": round(embed_seconds, 1),
-            "train_samples_per_second": round(samples / max(state["train_seconds"], 1e-9), 1) if samples else None,
+            "train_samples_per_second": round(state["samples"] / max(state["train_seconds"], 1e-9), 1)
+            if state["samples"] else None,
             "steps": state["step"], "epochs": state["epoch"],
             "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "full_ranking_eval_seconds": round(eval_seconds, 2),
@@ -194,23 +193,23 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
     save_run(run_dir, model, data, encoder)
     cost["model_size_mb"] = round(dir_size_mb(run_dir / "model"), 1)
     manifest = {
-        "format_version": FORMAT_VERSION, "ecomtune_version": versions()["ecomtune"],
+        "ecomtune_version": versions()["ecomtune"],
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "name": recipe.name, "task": "recommend", "language": recipe.language,
         "description": recipe.description, "model": model.config,
         "backbone": {"name": m.text_encoder} if recipe.uses_text else None,
-        "recipe": recipe.model_dump(mode="json", exclude={"output": {"overwrite"}}),
+        "recipe": recipe_to_store(recipe, folder.final),
         "data": {"files": {"interactions": Path(recipe.data.interactions).name,
                            **({"items": Path(recipe.data.items).name} if recipe.data.items else {})}, **summary},
         "protocol": "leave-one-out (last item test, second-to-last validation), full ranking over every item, "
                     "history items excluded, ties counted against the target",
         "metrics": metrics, "cost": cost, "history": state["history"], "versions": versions(),
     }
+    (run_dir / "best.safetensors").unlink(missing_ok=True)
     write_manifest(run_dir, {k: v for k, v in manifest.items() if v is not None})
     _write_card_and_plot(run_dir, manifest)
-    (run_dir / "best.safetensors").unlink(missing_ok=True)
     shutil.rmtree(ckpt, ignore_errors=True)
-    return run_dir
+    return folder.finish()
 
 
 def _quiet() -> bool:
@@ -308,8 +307,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     """Re-run the full-ranking test evaluation of a run (its own recipe's data, or `data` as the interactions)."""
     from ecomtune.tasks.recommend.predict import Recommender
 
-    manifest = read_manifest(run_dir)
-    recipe = RecommendRecipe.model_validate(manifest["recipe"])
+    recipe = recipe_of_run(run_dir, read_manifest(run_dir))
     if data is not None:
         recipe.data.interactions = str(data)
     rec = Recommender.load(run_dir, device=device)

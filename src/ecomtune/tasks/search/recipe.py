@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ecomtune.recipes.schema import OutputConfig, _Section
+from ecomtune.recipes.schema import OutputConfig, _Section, run_name
 
 
 class SearchData(_Section):
@@ -142,7 +142,7 @@ class SearchEvaluation(_Section):
 class SearchRecipe(_Section):
     """A complete search recipe."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="run name: letters, digits, `-`, `_`, `.`")
+    name: str = run_name()
     task: Literal["search"] = Field(description="`search`")
     language: Literal["en", "zh", "multi"] = Field("en", description="`en`, `zh` or `multi`")
     description: str = Field("", description="free text shown in the model card")

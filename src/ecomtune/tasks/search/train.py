@@ -100,11 +100,11 @@ def train(recipe, resume: bool = False) -> Path:
     started = time.perf_counter()
     say("reading data")
     data = load_search_data(recipe.data)  # before the run folder: bad data leaves nothing behind
+    resolved = resolve_backbone(m.backbone)
     folder = open_recipe_run(recipe, resume)
     run_dir = folder.path
     say(f"  {len(data.texts)} products, {len(data.train)} training / {len(data.test)} test queries")
     device = resolve_device(t.device)
-    resolved = resolve_backbone(m.backbone)
     say(f"loading backbone {m.backbone} ({device.type})")
     encoder = BiEncoder.from_pretrained(resolved.path, device=device, pooling=m.pooling,
                                         query_max_length=m.query_max_length, max_length=m.max_length)
