@@ -12,7 +12,7 @@ from transformers import AutoModel
 
 import ecomtune
 from ecomtune.data.prepare import Split
-from ecomtune.errors import RecipeError
+from ecomtune.errors import DataError, RecipeError
 from ecomtune.methods.losses import RecipeLoss, class_weights, focal_loss, recipe_loss
 from ecomtune.methods.threshold import apply_threshold, pick_threshold, tune_threshold
 from ecomtune.recipes import load_recipe
@@ -102,20 +102,23 @@ def test_apply_threshold_predicts_the_label_iff_p_reaches_it():
     assert apply_threshold(pred, probs, {"label": "fake", "value": None}, space) is pred
 
 
-@pytest.fixture
-def skewed_csv(tmp_path):
+def skewed(path, n: int = 480):
     """About 1 negative in 6."""
-    frame = toy_reviews(480)
-    frame = frame[(frame["stars"] == 5) | (frame.index % 10 < 2)]
-    path = tmp_path / "skewed.csv"
-    frame.to_csv(path, index=False)
+    frame = toy_reviews(n)
+    frame[(frame["stars"] == 5) | (frame.index % 10 < 2)].to_csv(path, index=False)
     return path
 
 
-def test_threshold_is_tuned_stored_and_applied_at_predict_time(skewed_csv, tiny_encoder, tmp_path):
-    raw = classify_recipe(skewed_csv, tiny_encoder, tmp_path, epochs=2, loss={"name": "focal", "gamma": 2,
-                                                                               "class_weights": "balanced"})
-    raw["data"]["split"] = {"test": 0.25, "validation": 0.3}
+@pytest.fixture
+def skewed_csv(tmp_path):
+    return skewed(tmp_path / "skewed.csv")
+
+
+def test_threshold_is_tuned_stored_and_applied_at_predict_time(tiny_encoder, tmp_path):
+    data = skewed(tmp_path / "skewed.csv", 720)
+    raw = classify_recipe(data, tiny_encoder, tmp_path, epochs=2, loss={"name": "focal", "gamma": 2,
+                                                                         "class_weights": "balanced"})
+    raw["data"]["split"] = {"test": 0.25, "validation": 0.4}  # 22 negative validation rows: enough to tune on
     raw["evaluation"] = {"baseline": False, "threshold": {"label": "negative", "target": "recall", "value": 0.9}}
     run = ecomtune.train(raw)
     manifest = json.loads((run / "manifest.json").read_text())
@@ -189,6 +192,24 @@ def test_unknown_labels_fail_before_training(reviews_csv, tiny_encoder, tmp_path
     monkeypatch.setattr("ecomtune.training.run.AutoModel.from_pretrained",
                         lambda *a, **k: pytest.fail("weights loaded before the label check"))
     with pytest.raises(RecipeError, match=message):
+        ecomtune.train(raw)
+
+
+@pytest.mark.parametrize("split, rows, others", [({"test": 0.25, "validation": 0.3}, 11, 54),
+                                                ({"test": 0.25, "validation": 0.02}, 1, 4)])
+def test_threshold_on_too_few_validation_rows_fails_before_training(skewed_csv, tiny_encoder, tmp_path, monkeypatch,
+                                                                    split, rows, others):
+    raw = classify_recipe(skewed_csv, tiny_encoder, tmp_path)
+    raw["data"]["split"] = split
+    raw["evaluation"]["threshold"] = {"label": "negative", "target": "recall", "value": 0.9}
+    message = (rf"^`evaluation.threshold`: validation holds {rows} row\(s\) of 'negative' and {others} of the other "
+               r"labels; tuning a threshold needs at least 20 of each — add validation rows \(a larger "
+               r"`data.split.validation`\), or remove `evaluation.threshold`$")
+    with pytest.raises(DataError, match=message):
+        ecomtune.check_data(raw)
+    monkeypatch.setattr("ecomtune.training.run.AutoModel.from_pretrained",
+                        lambda *a, **k: pytest.fail("weights loaded before the validation check"))
+    with pytest.raises(DataError, match=message):
         ecomtune.train(raw)
 
 

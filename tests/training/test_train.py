@@ -2,14 +2,22 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import time
 
+import numpy as np
+import pandas as pd
 import pytest
 from safetensors.torch import load_file
 
 import ecomtune
+from ecomtune.baseline import warn_single_class
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.recipes import load_recipe
+from ecomtune.tasks.labels import LabelSpace
+from ecomtune.tasks.registry import TASKS
+from ecomtune.training.callbacks import CostMeter
 from tests.conftest import classify_recipe
 
 
@@ -109,9 +117,10 @@ def test_existing_run_dir_needs_overwrite_or_resume(reviews_csv, tiny_encoder, t
         ecomtune.train(classify_recipe(reviews_csv, tiny_encoder, tmp_path))
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(reviews_csv, tiny_encoder, tmp_path, power_cut):
+def test_interrupted_run_resumes_from_its_checkpoint(reviews_csv, tiny_encoder, tmp_path, power_cut, monkeypatch):
     raw = classify_recipe(reviews_csv, tiny_encoder, tmp_path, epochs=1, max_steps=8, evaluate_every=2,
                           batch_size=8)
+    monkeypatch.setattr(CostMeter, "on_step_end", lambda *a, **k: time.sleep(0.5))  # steps that take time
     power_cut(5)
     with pytest.raises(RuntimeError, match="power cut"):
         ecomtune.train(raw)
@@ -128,7 +137,9 @@ def test_interrupted_run_resumes_from_its_checkpoint(reviews_csv, tiny_encoder, 
     assert manifest["cost"]["steps"] == 8
     eval_steps = [h["step"] for h in manifest["history"] if "eval_accuracy" in h]
     assert eval_steps == [2, 4, 6, 8]  # steps 2 and 4 come from the checkpoint's state
-    assert manifest["cost"]["train_samples_per_second"] > 0
+    cost = manifest["cost"]  # both parts: steps 1-4 before the cut (kept by checkpoint-4), then 5-8
+    assert cost["train_seconds"] >= 8 * 0.5
+    assert cost["train_samples_per_second"] * cost["train_seconds"] == pytest.approx(8 * 8, rel=0.01)
 
 
 def test_resume_without_a_run_is_an_error(reviews_csv, tiny_encoder, tmp_path):
@@ -147,3 +158,33 @@ def test_evaluate_on_a_new_labelled_file(reviews_csv, tiny_encoder, tmp_path):
     pd.DataFrame({"review": ["great dress", "awful shirt", "so so"], "stars": [5, 1, 3]}).to_csv(new, index=False)
     metrics = ecomtune.evaluate(run, new)
     assert metrics["rows"] == 2 and metrics["rows_with_unknown_labels"] == 1  # 3 stars: a label it never saw
+
+
+def test_a_model_that_answers_one_label_for_every_row_is_warned_about(tiny_encoder, tmp_path):
+    # the tiny tokenizer reads every text as `the dress [UNK]`: neither model can tell the rows apart
+    rows = [{"review": f"the dress {chr(0x3400 + i)}", "stars": 5 if i % 5 < 3 else 1} for i in range(80)]
+    data = tmp_path / "same.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    run = ecomtune.train(classify_recipe(data, tiny_encoder, tmp_path, epochs=1))
+    manifest = json.loads((run / "manifest.json").read_text())
+    (warning,) = manifest["metrics"]["test"]["warnings"]
+    label = re.match(r"the model predicts '(\w+)' for all 20 rows \(accuracy (\S+) is that label's share\) — train "
+                     r"longer", warning)
+    assert label and float(label[2]) == manifest["metrics"]["test"]["accuracy"] == {"positive": 0.6,
+                                                                                     "negative": 0.4}[label[1]]
+    (warning,) = manifest["baseline"]["metrics"]["test"]["warnings"]
+    assert warning.startswith("the TF-IDF baseline predicts 'positive' for all 20 rows (accuracy 0.600 is that "
+                              "label's share) — the text may not carry the label")
+
+
+def test_single_class_warnings_name_the_level_and_need_several_true_labels():
+    space = LabelSpace.from_rows(["L1", "L2"], [("A", "a1"), ("A", "a2"), ("B", "b1")])
+    true = np.array([[0, 0], [0, 1], [1, 2]])
+    metrics = TASKS.get("taxonomy").metrics.compute(true, np.array([[0, 0]] * 3), space)
+    warn_single_class(metrics)
+    assert [w.split(" for all")[0] for w in metrics["warnings"]] == ["the model predicts 'A' in 'L1'",
+                                                                     "the model predicts 'a1' in 'L2'"]
+    one_label = TASKS.get("classify").metrics.compute(np.zeros((4, 1), int), np.zeros((4, 1), int),
+                                                      LabelSpace(["y"], [["neg", "pos"]]))
+    warn_single_class(one_label)  # the rows hold one label: answering it every time is right, not degenerate
+    assert "warnings" not in one_label

@@ -1,6 +1,8 @@
 """Recommenders on tiny data: they learn, save portable run directories, reload, add items, resume."""
+import itertools
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -109,6 +111,8 @@ def test_two_tower_lora_trains_the_encoder_and_saves_it_merged(toy_rec, tiny_enc
 def test_interrupted_run_resumes(toy_rec, monkeypatch):
     from ecomtune.tasks.recommend import train as train_module
 
+    clock = itertools.count()  # every reading of the clock is one second later: each validation interval is 1 s
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(perf_counter=lambda: float(next(clock))))
     recipe = rec_recipe(toy_rec, {"type": "sasrec"}, epochs=4, evaluate_every=1)
     calls = {"n": 0}
     original = train_module._save_checkpoint
@@ -130,6 +134,9 @@ def test_interrupted_run_resumes(toy_rec, monkeypatch):
     manifest = json.loads((run / "manifest.json").read_text())
     assert [h["epoch"] for h in manifest["history"]] == [1, 2, 3, 4]
     assert not (run / "checkpoints").exists()
+    # the cost covers both parts: 4 epochs of 240 users (8 steps of 32 each) in 4 one-second intervals
+    cost = manifest["cost"]
+    assert (cost["steps"], cost["train_seconds"], cost["train_samples_per_second"]) == (32, 4.0, 240.0)
 
 
 def test_recipe_errors_name_the_key(toy_rec):
