@@ -109,8 +109,8 @@ def test_rerun_reuses_finished_runs_retrains_missing_and_resumes_interrupted(com
     third = ecomtune.compare(raw, METHODS, out=copy, isolate=False)
     assert count_training[1:] == [("full", True)]
     assert [r["status"] for r in third["methods"]] == ["resumed", "reused"]
-    assert third["methods"][0]["cost_partial"] is True
-    assert "resumed after an interruption" in (copy / "compare.md").read_text()
+    # the cost meter adds what the interrupted run spent (kept in its checkpoint) to the resumed part
+    assert third["methods"][0]["train_seconds"] >= 0.9 * first["methods"][0]["train_seconds"]
 
 
 def test_a_failing_method_is_recorded_and_the_others_still_finish(compared, tmp_path, monkeypatch):

@@ -29,8 +29,6 @@ def row_from_manifest(method, manifest: dict, metric: str, status: str, run_dir:
     total, trainable = row["total_params"], row["trainable_params"]
     row["trainable_pct"] = round(100 * trainable / total, 3) if is_number(total) and total and is_number(
         trainable) else None
-    # A resumed run's cost meter only saw the part after the interruption.
-    row["cost_partial"] = status == "resumed"
     return row
 
 
@@ -78,7 +76,7 @@ def _cells(r: dict, metric: str, noisy: bool) -> list[str]:
     def mb(v: float) -> str:
         return human_mb(v).replace(",", "")
 
-    cost = [trainable, num("train_seconds", human_duration) + ("*" if r.get("cost_partial") else ""),
+    cost = [trainable, num("train_seconds", human_duration),
             num("train_samples_per_second", "{:.1f}".format), num("peak_memory_mb", mb), num("model_size_mb", mb),
             (f"{num('inference_latency_ms_p50', '{:.0f}'.format)} / "
              f"{num('inference_latency_ms_p95', '{:.0f}'.format)} ms"),
@@ -169,8 +167,6 @@ def _reference_table(result: dict) -> str:
 
 def _notes(result: dict) -> list[str]:
     notes = []
-    if any(r.get("cost_partial") for r in result["methods"]):
-        notes.append("\\* resumed after an interruption: train time and samples/s cover only the resumed part.")
     if not result.get("same_split", True):
         notes.append("warning: the runs' data hashes differ — they were not all trained on the same rows.")
     failed = [r for r in result["methods"] if r.get("status") == "failed"]
