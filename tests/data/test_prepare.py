@@ -88,7 +88,7 @@ def gzip_damaged(start: int):
     ("d.jsonl", lambda p: p.write_bytes(b"\n"), "the file is empty (no columns) — write one JSON object per row"),
     ("d.jsonl", lambda p: p.write_bytes(b'{"review": "ok"}\n{oops\n'), "cannot be parsed as JSONL"),
     ("d.parquet", lambda p: p.write_bytes(b"PAR1 not really"), "cannot be parsed as PARQUET"),
-    ("d.csv", lambda p: p.mkdir(), "is a folder — name a data file"),
+    ("d.csv", lambda p: p.mkdir(), "is a folder — name a file, not a folder"),
 ])
 def test_unreadable_files_are_one_line_errors_naming_the_file(tmp_path, name, write, expected):
     path = tmp_path / name

@@ -56,7 +56,7 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     """
     path = _existing(path)
     fmt = fmt or table_format(path)
-    with read_errors(path, fmt):
+    with _read_errors(path, fmt):
         if fmt != ".parquet":
             for _ in _utf8_lines(path):  # a non-UTF-8 line fails here, with its line number
                 pass
@@ -72,7 +72,7 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
 def read_lines(path: str | Path, limit: int | None = None) -> list[str]:
     """The lines (at most `limit`) of a text file, gzip-compressed too, decoded as UTF-8."""
     path = _existing(path)
-    with read_errors(path, "text"):
+    with _read_errors(path, "text"):
         return list(islice(_utf8_lines(path), limit))
 
 
@@ -81,12 +81,12 @@ def _existing(path: str | Path) -> Path:
     if not path.exists():
         raise DataError(f"{path}: file not found — check the path in the recipe or on the command line")
     if path.is_dir():
-        raise DataError(f"{path}: is a folder — name a data file in the recipe")
+        raise DataError(f"{path}: is a folder — name a file, not a folder")
     return path
 
 
 @contextmanager
-def read_errors(path: Path, fmt: str):
+def _read_errors(path: Path, fmt: str):
     """Turn whatever reading `path` raises into a one-line DataError naming the file and the fix."""
     try:
         yield
@@ -124,15 +124,15 @@ def _utf8_lines(path: Path) -> Iterator[str]:
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                encoding = guess_encoding(raw)
-                plain = path.name.removesuffix(".gz").removesuffix(".GZ")
+                encoding = _guess_encoding(raw)
+                plain = path.stem if opener is gzip.open else path.name
                 command = f"zcat {path.name} | iconv -f {encoding} -t UTF-8" if opener is gzip.open else \
                     f"iconv -f {encoding} -t UTF-8 {path.name}"
                 raise DataError(f"{path}: line {lineno} is not valid UTF-8 (byte {exc.start}); it reads as "
                                 f"{encoding} — re-save the file as UTF-8, e.g. `{command} > utf8-{plain}`") from None
 
 
-def guess_encoding(raw: bytes) -> str:
+def _guess_encoding(raw: bytes) -> str:
     """The encoding to suggest for bytes that are not UTF-8: GB18030 when they look CJK (bytes >= 0x80 come in
     pairs, as in GBK), else CP1252 (Windows Western European), else LATIN1 (which decodes any byte)."""
     high = {i for i, b in enumerate(raw) if b >= 0x80}
