@@ -110,3 +110,52 @@ def test_serve_errors_are_one_line(classify_run, tmp_path, monkeypatch, capsys):
         assert busy.proc.wait(60) == 2
         busy.stop()
     assert f"port {port} on 127.0.0.1 is in use" in busy.log and "Traceback" not in busy.log
+
+
+STUCK = """
+import sys, time
+from ecomtune.deploy.serve import serve, service
+
+real = service.load_served
+
+
+def stuck(*args, **kwargs):  # warmed up as usual, then every batch hangs: a model stuck in inference
+    served = real(*args, **kwargs)
+
+    def hang(texts, bucket_size=8):
+        print("stuck", flush=True)
+        time.sleep(600)
+
+    served.model.predict_arrays = hang
+    return served
+
+
+service.load_served = stuck
+serve([sys.argv[1]], {"port": 0, "shutdown_timeout_s": 2},
+      announce=lambda url, specs: print(url, flush=True), on_ready=lambda state: print("ready", flush=True))
+"""
+
+
+def test_sigterm_exits_within_the_shutdown_timeout_with_a_model_stuck_in_inference(classify_run, tmp_path):
+    script = tmp_path / "stuck.py"
+    script.write_text(STUCK)
+    env = {**os.environ, "ECOMTUNE_QUIET": "1"}
+    proc = subprocess.Popen([sys.executable, str(script), str(classify_run)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://") and proc.stdout.readline().strip() == "ready"
+        with ThreadPoolExecutor(4) as pool:
+            inflight = [pool.submit(httpx.post, f"{url}/v1/classify", json={"texts": [f"stuck {i}"]}, timeout=30)
+                        for i in range(4)]
+            assert proc.stdout.readline().strip() == "stuck"
+            time.sleep(0.3)  # the other requests queue behind the stuck batch
+            start = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+            took = time.monotonic() - start
+            assert not any(f.exception() is None and f.result().status_code == 200 for f in inflight)
+        assert took <= 2 + 1.5, f"SIGTERM to exit took {took:.1f}s with --shutdown-timeout 2"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -4,6 +4,7 @@ settings, so the schema and the server agree (tests/serve/test_fuzz.py fuzzes on
 from __future__ import annotations
 
 from ecomtune.deploy.serve.guards import OPEN_PATHS
+from ecomtune.deploy.serve.schemas import NOT_BLANK
 from ecomtune.deploy.serve.settings import ServeSettings
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
@@ -15,7 +16,7 @@ def app_schema(schema: dict, settings: ServeSettings, models: list[str]) -> dict
     types = schema["components"]["schemas"]
     text = {"type": "string", "maxLength": settings.max_text_chars}
     texts = {"type": "array", "minItems": 1, "maxItems": settings.max_items,
-             "items": {**text, "minLength": 1, "pattern": r"\S"}}  # \S: not blank
+             "items": {**text, "minLength": 1, "pattern": NOT_BLANK}}
     model = {"anyOf": [{"type": "string", "enum": models}, {"type": "null"}]}
     types["PredictRequest"]["properties"]["texts"].update(texts)
     types["SearchRequest"]["properties"]["queries"].update(texts)

@@ -21,7 +21,7 @@ from ecomtune.deploy.serve.batching import MicroBatcher
 from ecomtune.deploy.serve.guards import clip
 from ecomtune.deploy.serve.settings import ServeError
 from ecomtune.errors import EcomtuneError
-from ecomtune.rundir import read_manifest
+from ecomtune.rundir import check_run
 
 try:  # written alongside this package; the service runs (without /v1/monitor) until it exists
     from ecomtune.deploy.monitor import DriftMonitor
@@ -103,7 +103,7 @@ def plan(run_dirs: list[str | Path]) -> list[ModelSpec]:
     specs: list[ModelSpec] = []
     for arg in run_dirs:
         name, version, run_dir = parse_spec(arg)
-        manifest = read_manifest(run_dir)
+        manifest = check_run(run_dir)  # a damaged run fails here, before the port opens
         created = str(manifest.get("created", ""))
         name = name or str(manifest.get("name") or run_dir.name)
         version = version or str(manifest.get("version") or _version_from_created(created) or run_dir.name)

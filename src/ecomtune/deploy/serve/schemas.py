@@ -1,16 +1,34 @@
-"""Typed requests and responses (they are the OpenAPI schema at /docs)."""
+"""Typed requests and responses (they are the OpenAPI schema at /docs; openapi.py adds the app's limits).
+
+Requests are strict, as their schema reads: no coercion (`"rerank": 0` is not `false`, `"k": "5"` not `5`)."""
 from __future__ import annotations
 
+import re
+from typing import Annotated
+
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ecomtune.deploy.serve.settings import ServeSettings
+
+
+# Not blank: a character outside this set, spelled out so that the server (Python's `re`) and the schema's
+# `pattern` (ECMA-262) agree — their `\s` differ on U+001C-U+001F, U+0085 and U+FEFF.
+NOT_BLANK = r"[^ \t\n\v\f\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+_NOT_BLANK = re.compile(NOT_BLANK)
+
+
+def _whole(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole)]  # JSON Schema's `integer`: 10.0 is one, 10.5 and "10" are not
 
 
 class PredictRequest(BaseModel):
     """Texts to label, with the model to use (`name` or `name@version`; optional when one model fits)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
         "examples": [{"texts": ["Love this dress, fits perfectly", "Fabric tore after one wash"]}]})
 
     model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
@@ -20,7 +38,7 @@ class PredictRequest(BaseModel):
 def text_problem(text: str, settings: ServeSettings, noun: str = "text", blank_ok: bool = False) -> str | None:
     """Why a model cannot take `text` (None when it can): blank, too long, or not encodable as UTF-8 (a lone
     surrogate, which JSON can carry as `\\ud800` but a tokenizer cannot read)."""
-    if not blank_ok and not text.strip():
+    if not blank_ok and not _NOT_BLANK.search(text):
         return f"empty {noun}"
     if len(text) > settings.max_text_chars:
         return f"{len(text)} characters, at most {settings.max_text_chars}"
@@ -146,12 +164,12 @@ ERRORS = {code: {"model": ErrorResponse, "description": what} for code, what in 
 class SearchRequest(BaseModel):
     """Queries to search the catalogue with (task `search`); `rerank` re-scores the top N with the cross-encoder."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
         "examples": [{"queries": ["men navy blue casual shirts", "red heels for women"], "k": 10}]})
 
     model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
     queries: list[str] = Field(..., description="One or more queries (limits as for `texts`).")
-    k: int = Field(10, ge=1, le=1000, description="Products per query, 1-1000.")
+    k: WholeNumber = Field(10, ge=1, le=1000, description="Products per query, 1-1000.")
     rerank: bool = Field(False, description="Re-rank the bi-encoder's top N with the cross-encoder (slower).")
 
 
@@ -175,14 +193,14 @@ class SearchResponse(_Served):
 class RecommendRequest(BaseModel):
     """User histories (external item ids, oldest first) to recommend for (task `recommend`)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
         "examples": [{"histories": [["12", "7", "301"], ["5"]], "k": 10}]})
 
     model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
     histories: list[list[str]] = Field(..., description="One history per user: item ids, oldest first.")
     profiles: list[str | None] | None = Field(None, description="Optional profile text per history (same length; "
                                               "null = none), for two-tower models trained with `data.users`.")
-    k: int = Field(10, ge=1, le=1000, description="Items per user, 1-1000.")
+    k: WholeNumber = Field(10, ge=1, le=1000, description="Items per user, 1-1000.")
     exclude_history: bool = Field(True, description="Leave the user's own items out of the answer.")
 
 
