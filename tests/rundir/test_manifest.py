@@ -55,7 +55,7 @@ DAMAGE = {
         "model/labels.json"]})), r"names '../../secret', which is outside the run directory"),
     "weights link outside": (lambda r: (os.remove(r / "model/model.safetensors"),
                                         os.symlink("/etc/hostname", r / "model/model.safetensors")),
-                             r"names 'model/model.safetensors', which is outside the run directory"),
+                             r"model/model.safetensors: a link to /etc/hostname, outside the run directory"),
 }
 
 

@@ -146,8 +146,8 @@ def open_run_folder(final: str | Path, config: dict, *, resume: bool, overwrite:
             raise RunDirError(f"{where}: the {what} changed since the interrupted run (`{changed}` differs) — "
                               f"resume with the same {what}, or start over with --overwrite")
         return RunFolder(final, where)
+    _check_place(final)
     if _holds_nothing(final, config_name):
-        _check_place(final)
         _start(final, config, config_name)
         return RunFolder(final, final)
     check_replaceable(final, overwrite, how)

@@ -111,6 +111,11 @@ def read_manifest(run_dir: str | Path) -> dict:
         raise _damaged(path, "`files` must map each path to its bytes and sha256")
     for rel in files:
         inside(run_dir, rel)
+    runtime = manifest.get("runtime")
+    if runtime is not None and (not isinstance(runtime, dict) or not isinstance(runtime.get("name"), str)):
+        raise _damaged(path, f"`runtime` must name a runtime, got {str(runtime)[:80]!r}")
+    if runtime and "file" in runtime:
+        inside(run_dir, runtime["file"])
     return manifest
 
 
@@ -121,7 +126,11 @@ def inside(run_dir: str | Path, rel) -> Path:
         raise _damaged(run_dir / MANIFEST, f"it names {str(rel)[:80]!r} where a path inside the run directory "
                                            "belongs")
     path = run_dir / rel
-    if not path.resolve().is_relative_to(run_dir.resolve()):
+    root = run_dir.resolve()
+    if not path.resolve().is_relative_to(root):
+        if (run_dir / rel).absolute().parent.resolve().is_relative_to(root) and path.is_symlink():
+            raise RunDirError(f"{path}: a link to {os.readlink(path)[:80]}, outside the run directory — a run "
+                              "directory holds its own files; copy it again without links (cp -rL), or retrain")
         raise RunDirError(f"{run_dir / MANIFEST}: names {rel[:80]!r}, which is outside the run directory — a run "
                           "directory may only name its own files; restore the manifest or retrain")
     return path

@@ -37,6 +37,18 @@ class _TextManifest(_Strict):
     label_space: _Space
 
 
+def check_run(run_dir: str | Path) -> dict:
+    """Every check that needs no weights (manifest, file sizes, a text run's head and labels): what `serve` runs
+    on each run directory before it opens a port."""
+    from ecomtune.families import text_task
+    from ecomtune.rundir.manifest import open_manifest
+
+    manifest = open_manifest(run_dir, hashes=False)
+    if text_task(manifest["task"]):
+        check_text_run(Path(run_dir), manifest)
+    return manifest
+
+
 def check_text_run(run_dir: Path, manifest: dict) -> LabelSpace:
     """The run's label space, once the manifest's head and labels are well-formed, agree with each other and with
     the labels the head was trained on (`model/labels.json`)."""

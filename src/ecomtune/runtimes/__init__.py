@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ecomtune.errors import EcomtuneError, RunDirError
 from ecomtune.registry import Registry
 from ecomtune.runtimes import int8, onnx
 from ecomtune.runtimes import torch as torch_runtime
@@ -28,4 +29,9 @@ def runtime_name(manifest: dict) -> str:
 
 def load_runtime(run_dir: Path, manifest: dict, device: torch.device, precision: str):
     """The runtime of a run directory, ready to call."""
-    return RUNTIMES.get(runtime_name(manifest))(Path(run_dir), manifest, device, precision)
+    try:
+        load = RUNTIMES.get(runtime_name(manifest))
+    except EcomtuneError as exc:
+        raise RunDirError(f"{Path(run_dir) / 'manifest.json'}: {exc} — upgrade ecomtune, or the manifest is "
+                          "damaged") from None
+    return load(Path(run_dir), manifest, device, precision)

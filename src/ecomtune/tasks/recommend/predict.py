@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from ecomtune.errors import DataError, EcomtuneError
+from ecomtune.errors import DataError, EcomtuneError, RunDirError
 from ecomtune.retrieval.index import build_index
 from ecomtune.rundir import loading, open_manifest
 from ecomtune.tasks.recommend import item_text
@@ -44,6 +44,9 @@ class Recommender:
     def load(cls, run_dir: str | Path, device: str = "auto", index: str = "exact") -> Recommender:
         run_dir = Path(run_dir)
         manifest = open_manifest(run_dir)
+        if manifest["task"] != "recommend":
+            raise RunDirError(f"{run_dir} is a {manifest['task']} run, not a recommend run — `ecomtune recommend` "
+                              "needs a run with `task: recommend`")
         target = run_dir / "model"
         with loading(run_dir):
             config = json.loads((target / "config.json").read_text(encoding="utf-8"))
