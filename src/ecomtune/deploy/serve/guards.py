@@ -49,7 +49,7 @@ class ApiKeyMiddleware:
             return await self.app(scope, receive, send)
         given = _given_key(Headers(scope=scope))
         # headers arrive latin-1 decoded: compare the raw bytes the client sent (timing-safe)
-        if given is not None and secrets.compare_digest(given.encode("latin-1", "replace"), self.key):
+        if given is not None and secrets.compare_digest(given.encode("latin-1"), self.key):
             return await self.app(scope, receive, send)
         what = "wrong API key" if given else "missing API key"
         response = error_response(401, f"{what} — send it as X-API-Key or Authorization: Bearer",

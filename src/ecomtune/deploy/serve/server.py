@@ -32,6 +32,7 @@ def bind(host: str, port: int) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             raise ServeError(f"port {port} on {host} is in use — stop the other server or pass --port") from None
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)  # uvicorn's backlog: a client of the announced URL waits for uvicorn instead of being refused
     sock.set_inheritable(True)
     return sock
 
