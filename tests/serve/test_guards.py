@@ -107,3 +107,22 @@ def test_the_schema_states_this_apps_limits_and_errors(client):
                     declared = operation["responses"][code]["content"]["application/json"]["schema"]
                     assert declared == {"$ref": "#/components/schemas/ErrorResponse"}, (path, code)
     assert "HTTPValidationError" not in types
+
+
+def test_search_and_recommend_check_what_reaches_a_tokenizer(search_run, profile_rec_run):
+    c = serving(create_app([search_run, profile_rec_run], LIMITS))
+    try:
+        post = lambda path, body: c.post(path, content=body, headers=JSON)  # noqa: E731
+        assert short_error(post("/v1/search", b'{"queries": ["red shirt", "\\udfff"]}'), 422).startswith(
+            "queries[1]: not valid Unicode")
+        assert short_error(post("/v1/search", b'{"queries": ["red shirt"], "k": 5.5}'), 422).startswith("k: ")
+        rec = b'{"histories": [["i1"], ["i2"]], "profiles": [null, "Men \\ud800"]}'
+        assert short_error(post("/v1/recommend", rec), 422).startswith("profiles[1]: not valid Unicode")
+        long = json.dumps({"histories": [["i1"]], "profiles": ["Men " * 100]}).encode()
+        assert short_error(post("/v1/recommend", long), 422).startswith("profiles[0]: 400 characters, at most 50")
+        unknown = json.dumps({"histories": [["i1", "\ud800" + "z" * 10_000]]}).encode()  # escaped: ASCII
+        assert short_error(post("/v1/recommend", unknown), 422).startswith("histories[0][1]: unknown item '\\ud800zzz")
+        ok = c.post("/v1/recommend", json={"histories": [["i1"], ["i1"]], "profiles": ["Men", "Ｍｅｎ"], "k": 3.0})
+        assert ok.status_code == 200 and [r["cached"] for r in ok.json()["recommendations"]] == [False, False]
+    finally:
+        c.__exit__(None, None, None)
