@@ -259,6 +259,7 @@ def test_per_signal_threshold_and_degenerate_signal(model, run):
 def test_cli_monitor(run, tmp_path):
     old = tmp_path / "old-run"
     shutil.copytree(run, old)
+    shutil.copy(run.parent / "reviews.csv", tmp_path)  # its data beside it: runs store data paths relative to them
     (old / PROFILE).unlink()  # a run trained before profiles existed
     feed = tmp_path / "feed.csv"
     pd.DataFrame({"review": in_distribution(150) + shifted_texts(150)}).to_csv(feed, index=False)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
+from tests.serve.conftest import wait_ready
 from tests.serve.test_app import metric
 from tests.serve.test_e2e import Server
 
@@ -29,10 +29,7 @@ def hostile(classify_run, tmp_path_factory):
                     "--api-key-file", key_file)
     url = server.url()
     with httpx.Client(base_url=url, timeout=30) as client:
-        deadline = time.monotonic() + 60
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, server.log
-            time.sleep(0.1)
+        wait_ready(client, timeout=60)
         assert client.get("/v1/models").status_code == 401 and client.get("/v1/models", headers=KEY).status_code == 200
     yield url
     server.stop()

@@ -352,6 +352,9 @@ def known_labelled(recipe: Recipe, space: LabelSpace, data: str | None = None) -
         texts, raw = test.texts, test.raw_labels
     keep = [i for i, r in enumerate(raw) if space.knows(r)]
     if not keep:
-        raise DataError(f"{data or 'the test split'}: no row has a label the model knows "
-                        f"({', '.join(space.labels[-1][:5])}…)")
+        seen = sorted({" > ".join(r) for r in raw})[:3]
+        raise DataError(f"{data or 'the test split'}: no row has a label the model knows — the file has "
+                        f"{', '.join(map(repr, seen))}…, the model {', '.join(map(repr, space.labels[-1][:5]))}…; "
+                        f"check that column(s) {', '.join(space.levels)} hold the training labels (the recipe's "
+                        "`data.label_map` is applied)")
     return [texts[i] for i in keep], [raw[i] for i in keep], len(raw) - len(keep)

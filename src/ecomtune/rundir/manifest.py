@@ -19,9 +19,10 @@ from ecomtune.errors import EcomtuneError, RunDirError
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-# Written after the manifest, or describing rather than making up the model: not in the file list.
+# Written after the manifest, describing rather than making up the model, or rebuilt on demand (the drift
+# monitor's profile.json, which it checks itself): not in the file list.
 UNLISTED_FILES = {MANIFEST, "README.md", "report.html", "recipe.yaml", "pretrain.yaml", "compress.json",
-                  "compress.md", ".ecomtune-run"}
+                  "compress.md", ".ecomtune-run", "profile.json"}
 UNLISTED_DIRS = {"plots", "checkpoints"}
 _CHUNK = 1 << 20
 
