@@ -24,7 +24,9 @@ from ecomtune.rundir.folder import (
     write_config,
 )
 from ecomtune.rundir.manifest import (
+    COST_FIELDS,
     FORMAT_VERSION,
+    Manifest,
     MANIFEST,
     dir_size_mb,
     inside,
@@ -37,7 +39,7 @@ from ecomtune.rundir.manifest import (
 )
 from ecomtune.rundir.model import LABELS, check_run, check_text_run, load_backbone, load_heads, save_model
 
-__all__ = ["FORMAT_VERSION", "LABELS", "MANIFEST", "MARKER", "RunFolder", "check_replaceable", "check_run", "check_text_run",
+__all__ = ["COST_FIELDS", "FORMAT_VERSION", "Manifest", "LABELS", "MANIFEST", "MARKER", "RunFolder", "check_replaceable", "check_run", "check_text_run",
            "dir_size_mb", "inside", "is_ecomtune_dir", "load_backbone", "loading", "load_heads", "open_manifest",
            "open_recipe_run", "open_run_folder", "read_manifest", "replacement", "save_model", "verify_files", "versions", "write_config",
            "write_manifest"]

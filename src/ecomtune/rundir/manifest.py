@@ -12,6 +12,8 @@ import json
 import os
 import platform
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ecomtune import __version__
@@ -55,9 +57,50 @@ def file_records(run_dir: Path) -> dict[str, dict]:
     return out
 
 
-def write_manifest(run_dir: Path, manifest: dict) -> Path:
+# The cost every family reports, measured the same way (training.meter): wall time and peak memory sampled
+# during training, samples/s, parameter counts, model size, and prediction throughput on the test split.
+COST_FIELDS = ("train_seconds", "train_samples_per_second", "peak_memory_mb", "trainable_params", "total_params",
+               "model_size_mb", "device", "steps", "inference_samples_per_second")
+
+
+@dataclass
+class Manifest:
+    """What every run's manifest holds, whatever its task; `extra` carries the task's own sections (label space,
+    catalogue, model config, ...). `to_dict` is what `write_manifest` stores (None sections left out)."""
+
+    name: str
+    task: str
+    language: str
+    description: str | None
+    recipe: dict
+    data: dict
+    metrics: dict
+    cost: dict
+    backbone: dict | None = None
+    baseline: dict | None = None
+    history: list | dict | None = None
+    extra: dict = field(default_factory=dict)
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def __post_init__(self):
+        missing = [k for k in COST_FIELDS if k not in self.cost]
+        if missing:  # a programming error in a task's training script, not a user's
+            raise ValueError(f"task {self.task}: manifest cost lacks {missing} (every family reports COST_FIELDS)")
+
+    def to_dict(self) -> dict:
+        env = versions()
+        out = {"ecomtune_version": env["ecomtune"], "created": self.created, "name": self.name, "task": self.task,
+               "language": self.language, "description": self.description, "backbone": self.backbone,
+               **self.extra, "recipe": self.recipe, "data": self.data, "metrics": self.metrics,
+               "baseline": self.baseline, "cost": self.cost, "history": self.history, "versions": env}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def write_manifest(run_dir: Path, manifest: Manifest | dict) -> Path:
     """Write `manifest.json` atomically, with the current format version and the list of the files beside it."""
     path = Path(run_dir) / MANIFEST
+    if isinstance(manifest, Manifest):
+        manifest = manifest.to_dict()
     manifest = {**manifest, "format_version": FORMAT_VERSION, "files": file_records(Path(run_dir))}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
