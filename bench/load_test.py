@@ -54,7 +54,7 @@ def review_texts(run: Path, n: int) -> list[str]:
 
 def in_process(run: Path, texts: list[str], batch_size: int, repeats: int) -> dict:
     """Batched, length-sorted `predict_arrays` on all texts in one call: the ceiling a service can approach."""
-    from ecomtune.inference import load
+    from ecomtune.tasks.text.predict import load
 
     model = load(run)
     model.predict_arrays(texts[:64], batch_size)  # warm-up

@@ -4,7 +4,7 @@ The verbs (`train`, `evaluate`, `predict`, `predict_file`, `load`, `baseline`, `
 imported lazily so that `import ecomtune` and `ecomtune --help` stay fast.
 """
 
-__version__ = "0.1.0"
+from ecomtune.version import __version__
 
 __all__ = ["__version__", "baseline", "check_data", "compare", "compress", "create_app", "evaluate", "export", "load", "models",
            "monitor", "predict", "predict_file", "pretrain", "serve", "train"]

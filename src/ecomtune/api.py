@@ -12,15 +12,11 @@ import numpy as np
 import pandas as pd
 
 from ecomtune.console import say
-from ecomtune.data.prepare import known_labelled, prepare_data
 from ecomtune.data.readers import read_table
 from ecomtune.errors import DataError
-from ecomtune.inference import ExpertModel
-from ecomtune.inference import load as load_classifier
 from ecomtune.recipes import Recipe, load_recipe
-from ecomtune.recipes.loader import recipe_of_run
+from ecomtune.registry import task, tasks
 from ecomtune.rundir import read_manifest
-from ecomtune.tasks.registry import TASKS
 
 
 def _recipe(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> Recipe:
@@ -31,20 +27,14 @@ def _recipe(recipe: Recipe | str | Path | dict, overrides: list[str] | None = No
 
 def train(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None, resume: bool = False) -> Path:
     """Train a recipe (object, YAML path, preset name or dict) of any task; returns the run directory."""
-    from ecomtune.families import family_part
-
     r = _recipe(recipe, overrides)
-    return family_part(r.task, "train")(r, resume=resume)
+    return task(r.task).part("train")(r, resume=resume)
 
 
-def load(run_dir: str | Path, device: str = "auto", precision: str = "auto"):
-    """Load any run directory: a classifier (`ExpertModel`), a `Recommender` or a `SearchEngine`."""
-    from ecomtune.families import family_part, text_task
-
-    task = read_manifest(run_dir)["task"]
-    if text_task(task):
-        return load_classifier(run_dir, device=device, precision=precision)
-    return family_part(task, "load")(run_dir, device=device)
+def load(run_dir: str | Path, device: str = "auto", **options):
+    """Load any run directory as its task's predictor (`predict`, `evaluate`, and `encode` where it has vectors):
+    an `ExpertModel` (text tasks, which also take `precision`), a `Recommender` or a `SearchEngine`."""
+    return task(read_manifest(run_dir)["task"]).part("load")(run_dir, device=device, **options)
 
 
 def check_data(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> dict:
@@ -52,66 +42,35 @@ def check_data(recipe: Recipe | str | Path | dict, overrides: list[str] | None =
 
     The summary has `task`; rows, label balance and text lengths (text tasks), users, items and interactions
     (recommend) or products and queries (search); and `notes` on what the data preparation dropped or cut."""
-    from ecomtune.families import family_part
-
     r = _recipe(recipe, overrides)
-    return family_part(r.task, "check")(r)
+    return task(r.task).part("check")(r)
 
 
 def baseline(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> dict:
-    """TF-IDF + logistic regression on the recipe's split; returns its test metrics."""
-    from ecomtune.baseline import run_baseline
-
+    """The task's simple baseline on the recipe's split (TF-IDF + LR for text, most-popular for recommendation,
+    BM25 for search); returns its test metrics."""
     r = _recipe(recipe, overrides)
-    return run_baseline(prepare_data(r), r.task, r.language, r.training.seed)
+    return task(r.task).part("baseline")(r)
 
 
-def predict(run_dir: str | Path, texts: list[str], batch_size: int = 64, device: str = "auto") -> list[dict]:
-    """Predictions with probabilities for a list of texts."""
-    return load_classifier(run_dir, device=device).predict(texts, batch_size=batch_size)
+def predict(run_dir: str | Path, texts: list, batch_size: int = 64, device: str = "auto") -> list[dict]:
+    """Predictions for a list of inputs (texts; histories for a recommender; queries for a search run)."""
+    return load(run_dir, device=device).predict(texts, batch_size=batch_size)
 
 
-def evaluate(run_dir: str | Path, data: str | Path | None = None, batch_size: int = 64,
-             device: str = "auto", noise: float | None = None, noise_seed: int = 42,
-             precision: str | None = None) -> dict:
-    """Task metrics of a run (any task) on new data, or on its recipe's own test split.
+def evaluate(run_dir: str | Path, data: str | Path | None = None, device: str = "auto", **options) -> dict:
+    """Task metrics of a run (any task) on new data, or on its recipe's own test split (found relative to the run).
 
-    Classifiers score a labelled file with the recipe's columns; recommenders and search engines re-run their
-    full-ranking evaluation (see their task modules).
+    Classifiers score a labelled file with the recipe's columns (options: `batch_size`, `noise`, `noise_seed`,
+    `precision`); recommenders and search engines re-run their full-ranking evaluation (see their task modules).
     """
-    from ecomtune.families import family_part, text_task
-
-    task = read_manifest(run_dir)["task"]
-    if not text_task(task):
-        return family_part(task, "evaluate")(run_dir, data, device=device)
-    return evaluate_classifier(run_dir, data, batch_size, device, noise, noise_seed, precision)
+    return task(read_manifest(run_dir)["task"]).part("evaluate")(run_dir, data, device=device, **options)
 
 
-def evaluate_classifier(run_dir: str | Path, data: str | Path | None = None, batch_size: int = 64,
-                        device: str = "auto", noise: float | None = None, noise_seed: int = 42,
-                        precision: str | None = None) -> dict:
-    """Task metrics of a classifier run on a labelled file (same columns as its recipe), or on its test split.
-
-    `noise` (e.g. 0.1) perturbs that fraction of characters first (typos / similar Chinese characters).
-    """
-    manifest = read_manifest(run_dir)
-    recipe = recipe_of_run(run_dir, manifest)
-    # The run's own precision by default, so the numbers reproduce the manifest's.
-    model = load_classifier(run_dir, device=device,
-                            precision=precision or manifest["cost"].get("precision", "auto"))
-    texts, raw, unknown = known_labelled(recipe, model.space, data)
-    if noise is not None:
-        from ecomtune.data.noise import add_noise
-
-        texts = add_noise(texts, noise, noise_seed, recipe.language)
-    pred, _ = model.predict_arrays(texts, batch_size)
-    truth = model.space.encode(raw)
-    metrics = TASKS.get(model.task).metrics.compute(truth, pred, model.space)
-    if noise is not None:
-        metrics["noise"] = {"rate": noise, "seed": noise_seed}
-    metrics["rows"] = len(texts)
-    metrics["rows_with_unknown_labels"] = unknown
-    return metrics
+def task_table() -> list[dict]:
+    """The registered tasks: name, summary, endpoint and bundled presets (`ecomtune tasks`)."""
+    return [{"task": t.name, "summary": t.summary, "endpoint": t.endpoint, "presets": t.presets}
+            for _, t in tasks().items()]
 
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path,
@@ -121,7 +80,11 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     if Path(output_path).resolve() == Path(input_path).resolve():
         raise DataError(f"{output_path}: --output is the input file, which would be overwritten — write the "
                         "predictions to another file")
-    model = load_classifier(run_dir, device=device)
+    model = load(run_dir, device=device)
+    if not hasattr(model, "predict_arrays"):
+        raise DataError(f"{run_dir}: a {model.task if hasattr(model, 'task') else 'non-text'} run — `predict_file` "
+                        "labels tables with text classifiers; use the run's own verbs (`ecomtune recommend`, "
+                        "`ecomtune search`)")
     frame = read_table(input_path)
     columns = [text_column] if text_column else _text_columns(model)
     missing = [c for c in columns if c not in frame.columns]
@@ -142,30 +105,13 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
             f"{' …' if empty.sum() > 5 else ''}): their prediction columns are left empty")
     pred, probs = model.predict_arrays(texts[~empty].tolist(), batch_size, progress=progress)
     out = frame.copy()
-    space = model.space
-
-    def put(column: str, values) -> None:  # aligned on the index: rows with an empty text stay empty
-        out[column] = pd.Series(list(values), index=out.index[~empty])
-
-    if model.task == "multitask":  # independent heads: a label and a score column per head
-        for level, head in enumerate(space.levels):
-            put(f"pred_{head}", [space.labels[level][j] for j in pred[:, level].tolist()])
-            put(f"score_{head}", probs[level][range(len(pred)), pred[:, level]])
-        _write_table(out, Path(output_path))
-        return out
-    put("pred_label", [" > ".join(space.labels[i][j] for i, j in enumerate(row)) for row in pred.tolist()])
-    score = 1.0
-    for level, p in enumerate(probs):
-        score = score * p[range(len(pred)), pred[:, level]]
-    put("pred_score", score)
-    if space.depth == 1:
-        for j, name in enumerate(space.labels[0]):
-            put(f"prob_{name}", probs[0][:, j])
+    for column, values in task(model.task).module("model").table_columns(pred, probs, model.space).items():
+        out[column] = pd.Series(list(values), index=out.index[~empty])  # rows with an empty text stay empty
     _write_table(out, Path(output_path))
     return out
 
 
-def _text_columns(model: ExpertModel) -> list[str]:
+def _text_columns(model) -> list[str]:
     col = model.manifest.get("recipe", {}).get("data", {}).get("text_column", "text")
     return [col] if isinstance(col, str) else list(col)
 
@@ -260,4 +206,4 @@ def serve(run_dirs: list[str | Path], **settings) -> None:
     _serve(run_dirs, settings)
 
 
-__all__ = ["baseline", "check_data", "compare", "compress", "create_app", "evaluate", "export", "load", "models", "monitor", "predict", "predict_file", "pretrain", "serve", "train"]
+__all__ = ["baseline", "check_data", "task_table", "compare", "compress", "create_app", "evaluate", "export", "load", "models", "monitor", "predict", "predict_file", "pretrain", "serve", "train"]

@@ -1,7 +1,16 @@
-"""A tiny name -> object registry that refuses duplicates and lists choices in its errors."""
+"""Registries: a tiny name -> object map, and the one registry of tasks.
+
+Every task lives in `ecomtune/tasks/<task>/` and registers itself in its `__init__.py` with `register_task(Task(...))`
+(peft's `register_peft_method` is the model). The API, CLI, `compare`, `compress` and `serve` find a task's pieces
+here and nowhere else. A Task names its pieces as `module:attribute` strings, imported on first use: `ecomtune
+--help` never imports torch, and a task's heavy code loads only when a recipe or run needs it.
+"""
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from ecomtune.errors import EcomtuneError
@@ -46,3 +55,70 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return list(self._items)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: what it is and where each of its pieces lives (`module:attribute` import strings).
+
+    Every piece is required, so a task cannot be half plugged in (the conformance test runs each one)."""
+
+    name: str
+    summary: str
+    endpoint: str  # the service route that answers it, e.g. "/v1/classify" (tasks may share one)
+    router: str  # the FastAPI router serving `endpoint`
+    recipe: str  # the pydantic recipe class
+    check: str  # (recipe) -> data summary: every check that precedes training (`ecomtune data check`)
+    train: str  # (recipe, resume) -> run directory
+    baseline: str  # (recipe) -> test metrics of the task's simple baseline
+    load: str  # (run_dir, device) -> a predictor: `predict`, `evaluate` (+ `encode` where it has vectors)
+    evaluate: str  # (run_dir, data, device) -> metrics dict
+    verify: str | None = None  # (run_dir, manifest) -> None: the task's checks of a run that need no weights
+
+    def part(self, name: str):
+        """Import and return one piece, e.g. `task("search").part("train")`."""
+        path = getattr(self, name)
+        if path is None:
+            raise EcomtuneError(f"task '{self.name}' has no {name}")
+        module, _, attr = path.partition(":")
+        obj = importlib.import_module(module)
+        for piece in filter(None, attr.split(".")):
+            obj = getattr(obj, piece)
+        return obj
+
+    def module(self, name: str):
+        """One of the task folder's modules (`recipe`, `data`, `model`, `metrics`, `predict`, ...)."""
+        return importlib.import_module(f"ecomtune.tasks.{self.name}.{name}")
+
+    @property
+    def presets(self) -> list[str]:
+        """The bundled presets whose recipe has this task."""
+        from ecomtune.recipes.loader import preset_tasks
+
+        return [name for name, task in preset_tasks().items() if task == self.name]
+
+
+TASKS: Registry[Task] = Registry("task")
+_discovered = False
+
+
+def register_task(spec: Task) -> Task:
+    """Called once by each `ecomtune/tasks/<task>/__init__.py`."""
+    return TASKS.register(spec.name, spec)
+
+
+def tasks() -> Registry[Task]:
+    """The registry, after importing every package under `ecomtune.tasks` (each registers itself)."""
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        package = importlib.import_module("ecomtune.tasks")
+        for info in pkgutil.iter_modules(package.__path__, "ecomtune.tasks."):
+            if info.ispkg:
+                importlib.import_module(info.name)
+    return TASKS
+
+
+def task(name: str) -> Task:
+    """The registered task `name`; an unknown name lists the known ones."""
+    return tasks().get(name)

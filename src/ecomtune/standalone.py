@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from ecomtune.errors import RunDirError
-from ecomtune.inference import ExpertModel
+from ecomtune.tasks.text.predict import ExpertModel
 from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
 from ecomtune.rundir import (
     MANIFEST,

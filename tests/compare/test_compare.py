@@ -49,7 +49,7 @@ def copied(raw: dict, out: Path, to: Path) -> tuple[dict, Path]:
 @pytest.fixture
 def count_training(monkeypatch):
     """Records (method directory, resume) for every train() that compare starts."""
-    import ecomtune.training.run as run_module
+    import ecomtune.tasks.text.train as run_module
 
     calls, real = [], run_module.train
 
@@ -114,7 +114,7 @@ def test_rerun_reuses_finished_runs_retrains_missing_and_resumes_interrupted(com
 
 
 def test_a_failing_method_is_recorded_and_the_others_still_finish(compared, tmp_path, monkeypatch):
-    import ecomtune.training.run as run_module
+    import ecomtune.tasks.text.train as run_module
 
     raw, copy = copied(*compared[:2], tmp_path)
     shutil.rmtree(copy / "full")

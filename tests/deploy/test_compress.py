@@ -11,7 +11,7 @@ import torch
 from ecomtune import api
 from ecomtune.deploy.compress import compress
 from ecomtune.errors import EcomtuneError, RecipeError, RunDirError
-from ecomtune.inference import load
+from ecomtune.tasks.text.predict import load
 from ecomtune.rundir import read_manifest
 from tests.conftest import classify_recipe, toy_reviews
 

@@ -20,7 +20,7 @@ from ecomtune.errors import RecipeError
 from ecomtune.methods.adversarial import ADVERSARIES, input_embedding, make_adversary
 from ecomtune.methods.pgd import project
 from ecomtune.recipes.schema import AdversarialConfig
-from ecomtune.tasks.network import TextClassifier
+from ecomtune.tasks.text.network import TextClassifier
 from tests.conftest import classify_recipe
 
 TEXTS = ["the dress is great and comfortable", "awful cheap broken shirt", "衣服很差，退货", "this color is perfect"]

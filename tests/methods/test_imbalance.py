@@ -17,8 +17,8 @@ from ecomtune.methods.losses import RecipeLoss, class_weights, focal_loss, recip
 from ecomtune.methods.threshold import apply_threshold, pick_threshold, tune_threshold
 from ecomtune.recipes import load_recipe
 from ecomtune.recipes.schema import LossConfig, TrainingConfig
-from ecomtune.tasks.labels import LabelSpace
-from ecomtune.tasks.network import TextClassifier
+from ecomtune.data.labels import LabelSpace
+from ecomtune.tasks.text.network import TextClassifier
 from tests.conftest import classify_recipe, toy_reviews
 
 SPACE = LabelSpace(levels=["label"], labels=[["fake", "real"]])
@@ -189,7 +189,7 @@ def test_unknown_labels_fail_before_training(reviews_csv, tiny_encoder, tmp_path
         raw["evaluation"]["threshold"] = value
     else:
         raw["training"]["loss"] = value
-    monkeypatch.setattr("ecomtune.training.run.AutoModel.from_pretrained",
+    monkeypatch.setattr("ecomtune.tasks.text.train.AutoModel.from_pretrained",
                         lambda *a, **k: pytest.fail("weights loaded before the label check"))
     with pytest.raises(RecipeError, match=message):
         ecomtune.train(raw)
@@ -207,7 +207,7 @@ def test_threshold_on_too_few_validation_rows_fails_before_training(skewed_csv, 
                r"`data.split.validation`\), or remove `evaluation.threshold`$")
     with pytest.raises(DataError, match=message):
         ecomtune.check_data(raw)
-    monkeypatch.setattr("ecomtune.training.run.AutoModel.from_pretrained",
+    monkeypatch.setattr("ecomtune.tasks.text.train.AutoModel.from_pretrained",
                         lambda *a, **k: pytest.fail("weights loaded before the validation check"))
     with pytest.raises(DataError, match=message):
         ecomtune.train(raw)
@@ -237,7 +237,7 @@ def test_numeric_labels_are_strings_and_weights_must_be_positive(tmp_path):
 
 def test_build_model_installs_the_recipe_loss(skewed_csv, tiny_encoder, tmp_path):
     from ecomtune.data.prepare import prepare_data
-    from ecomtune.training.run import build_model
+    from ecomtune.tasks.text.train import build_model
 
     recipe = load_recipe(classify_recipe(skewed_csv, tiny_encoder, tmp_path,
                                          loss={"name": "focal", "gamma": 1.5, "class_weights": "balanced"}))

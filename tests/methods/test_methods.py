@@ -11,7 +11,7 @@ from ecomtune.methods.freeze import apply_freeze
 from ecomtune.methods.layers import layer_stack
 from ecomtune.methods.llrd import param_groups
 from ecomtune.methods.unfreeze import GradualUnfreeze
-from ecomtune.tasks.network import TextClassifier
+from ecomtune.tasks.text.network import TextClassifier
 
 
 @pytest.fixture

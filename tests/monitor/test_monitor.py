@@ -20,7 +20,7 @@ from ecomtune.deploy.monitor import (
     psi,
     verdict,
 )
-from ecomtune.deploy.monitor.profile import (
+from ecomtune.tasks.text.profile import (
     bin_labels,
     bin_rows,
     confidence_edges,
@@ -103,7 +103,7 @@ def test_profile_of_a_two_level_model_without_unk_token():
     from types import SimpleNamespace
 
     from ecomtune.deploy.monitor import build_profile
-    from ecomtune.tasks.labels import LabelSpace
+    from ecomtune.data.labels import LabelSpace
 
     space = LabelSpace(["l1", "l2"], [["A", "F"], ["Shirts", "Shoes", "Tees"]])
     texts = [f"product {i}" * (1 + i % 5) for i in range(100)]

@@ -13,7 +13,7 @@ import ecomtune
 from ecomtune.data.prepare import prepare_data
 from ecomtune.errors import DataError
 from ecomtune.recipes.schema import Recipe
-from ecomtune.tasks.labels import LabelSpace
+from ecomtune.data.labels import LabelSpace
 from ecomtune.tasks.registry import TASKS
 from tests.conftest import FILLER, NEG_EN, POS_EN
 

@@ -12,10 +12,10 @@ import pytest
 from safetensors.torch import load_file
 
 import ecomtune
-from ecomtune.baseline import warn_single_class
+from ecomtune.tasks.text.baseline import warn_single_class
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.recipes import load_recipe
-from ecomtune.tasks.labels import LabelSpace
+from ecomtune.data.labels import LabelSpace
 from ecomtune.tasks.registry import TASKS
 from ecomtune.training.callbacks import CostMeter
 from tests.conftest import classify_recipe

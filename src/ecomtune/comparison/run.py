@@ -91,7 +91,7 @@ def compare(recipe: Recipe | str | Path | dict, methods: list[str | Method], ove
 
 
 def _train_here(recipe: Recipe, resume: bool) -> Path:
-    from ecomtune.training.run import train
+    from ecomtune.tasks.text.train import train
 
     return train(recipe, resume=resume)
 

@@ -15,8 +15,8 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from ecomtune.data.readers import read_table, resolve_path
 from ecomtune.errors import DataError
 from ecomtune.recipes.schema import DataConfig, Recipe
-from ecomtune.tasks.labels import LabelSpace
-from ecomtune.tasks.registry import TASKS
+from ecomtune.data.labels import LabelSpace
+from ecomtune.registry import task as get_task
 
 MAX_LISTED = 5  # rows quoted in one error message
 
@@ -73,7 +73,7 @@ def normalize(text: str) -> str:
 def _load(path: str, data: DataConfig, task: str, levels: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
     """Read one file, check its columns, and return a frame with `text`, level columns, `_row`, `_file`."""
     frame = read_table(path)
-    schema = TASKS.get(task).schema
+    schema = get_task(task).module("data")
     needed = data.text_columns + schema.label_columns(data)
     needed += [data.split.group_column] if data.split.group_column else []
     needed += list(data.filters or {})
@@ -278,7 +278,8 @@ def prepare_data(recipe: Recipe) -> PreparedData:
     train, levels = clean(data.train, None)
     if train.empty:
         raise DataError(f"{resolve_path(data.train)}: no usable rows — check `data.filters` and `data.label_map`")
-    train = _rare(train, data, levels, notes, independent=recipe.task == "multitask")
+    independent = getattr(get_task(recipe.task).module("data"), "INDEPENDENT", False)  # heads, not a path
+    train = _rare(train, data, levels, notes, independent=independent)
     test = clean(data.test, levels)[0] if data.test else None
     validation = clean(data.validation, levels)[0] if data.validation else None
     if test is None:
@@ -292,7 +293,7 @@ def prepare_data(recipe: Recipe) -> PreparedData:
     test = _sample(test, data.max_test_rows, levels, seed, data.split.stratify)
 
     space = LabelSpace.from_rows(levels, [tuple(r) for r in train[levels].astype(str).itertuples(index=False)])
-    for i in range(space.depth) if recipe.task == "multitask" else [space.depth - 1]:
+    for i in range(space.depth) if independent else [space.depth - 1]:
         if space.sizes[i] < 2:
             raise DataError(f"{resolve_path(data.train)}: column '{levels[i]}' has only one label "
                             f"({space.labels[i][0]!r}) in training — a classifier needs at least two")
@@ -315,16 +316,6 @@ def prepare_data(recipe: Recipe) -> PreparedData:
     for split in prepared.splits():
         split.labels = space.encode(split.raw_labels)
     return prepared
-
-
-def check(recipe: Recipe) -> dict:
-    """`ecomtune data check` of a text recipe: prepare the data and run every check that precedes loading weights;
-    the summary with the task."""
-    from ecomtune.methods.threshold import check_threshold
-
-    prepared = prepare_data(recipe)
-    check_threshold(recipe, prepared)
-    return {"task": recipe.task, **summarize(prepared)}
 
 
 def summarize(prepared: PreparedData) -> dict:

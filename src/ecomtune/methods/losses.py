@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ecomtune.console import say
 from ecomtune.errors import RecipeError
 from ecomtune.recipes.schema import LossConfig, TrainingConfig
-from ecomtune.tasks.labels import LabelSpace
+from ecomtune.data.labels import LabelSpace
 
 IGNORE_INDEX = -100  # rows without a label at a level (as in F.cross_entropy)
 

@@ -11,7 +11,7 @@ import numpy as np
 from ecomtune.console import say
 from ecomtune.errors import DataError, RecipeError
 from ecomtune.recipes.schema import Recipe, ThresholdConfig
-from ecomtune.tasks.labels import LabelSpace
+from ecomtune.data.labels import LabelSpace
 
 MIN_VALIDATION_ROWS = 20  # of the label and of the others: with fewer, one row moves precision/recall by 5+ points
 

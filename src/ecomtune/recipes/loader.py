@@ -131,14 +131,19 @@ def _apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 def schema_for(raw: dict, origin: str = "recipe") -> type[BaseModel]:
     """The recipe class of the document's `task` (text classification, recommend, search)."""
-    from ecomtune.families import FAMILIES, family_part
+    from ecomtune.registry import tasks
 
     task = raw.get("task")
     if task is None:
         return Recipe  # its own validation says `task` is required
-    if not isinstance(task, str) or task not in FAMILIES:
-        raise RecipeError(f"{origin}: `task` must be one of {', '.join(FAMILIES.names())}, got {task!r}")
-    return family_part(task, "recipe")
+    if not isinstance(task, str) or task not in tasks():
+        raise RecipeError(f"{origin}: `task` must be one of {', '.join(tasks().names())}, got {task!r}")
+    return tasks().get(task).part("recipe")
+
+
+def preset_tasks() -> dict[str, str]:
+    """{preset name: its `task`}, for `ecomtune tasks`."""
+    return {name: str(parse_yaml(_preset_text(name), f"preset {name}").get("task")) for name in preset_names()}
 
 
 def _path_fields(recipe: BaseModel) -> tuple[str, ...]:

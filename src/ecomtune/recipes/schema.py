@@ -285,7 +285,7 @@ class Recipe(_Section):
     """A complete training recipe."""
 
     name: str = run_name()
-    task: Literal["classify", "taxonomy", "multitask"] = Field(
+    task: str = Field(
         description="`classify` (one label), `taxonomy` (L1 > L2 > L3) or `multitask` (several independent labels)"
     )
     language: Literal["en", "zh", "multi"] = Field("en", description="`en`, `zh` or `multi`")
@@ -296,28 +296,21 @@ class Recipe(_Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
+    @field_validator("task")
+    @classmethod
+    def _text_task(cls, value: str) -> str:
+        from ecomtune.registry import tasks
+
+        text = [name for name, t in tasks().items() if t.recipe == "ecomtune.recipes.schema:Recipe"]
+        if value not in text:
+            raise ValueError(f"Input should be {', '.join(repr(t) for t in text[:-1])} or {text[-1]!r}")
+        return value
+
     @model_validator(mode="after")
     def _task_columns(self) -> Recipe:
-        d = self.data
-        if self.task == "classify":
-            if not d.label_column:
-                raise ValueError("`data.label_column` is required for `task: classify` — e.g. `label_column: label`")
-            if d.label_columns or d.path_column:
-                raise ValueError(
-                    "`data.label_columns` / `data.path_column` are for `task: taxonomy` — use `data.label_column`"
-                )
-        elif self.task == "multitask":
-            if not d.label_columns or len(d.label_columns) < 2 or d.label_column or d.path_column:
-                raise ValueError("`task: multitask` needs `data.label_columns` with 2 or more columns (one head each), "
-                                 "e.g. `label_columns: [label, cat]`")
-        else:
-            if bool(d.label_columns) == bool(d.path_column):
-                raise ValueError(
-                    "`task: taxonomy` needs exactly one of `data.label_columns` (one column per level) "
-                    "or `data.path_column` (like `A > B > C`)"
-                )
-            if d.label_columns is not None and len(d.label_columns) < 2:
-                raise ValueError("`data.label_columns` needs at least 2 levels — for one level use `task: classify`")
+        from ecomtune.registry import task
+
+        task(self.task).module("data").check_columns(self.data)  # which label columns the task needs
         if self.training.gradual_unfreeze and self.training.freeze_layers:
             raise ValueError(
                 "`training.gradual_unfreeze` and `training.freeze_layers` both decide which layers train "
@@ -325,6 +318,11 @@ class Recipe(_Section):
             )
         self._check_methods()
         return self
+
+    def _heads(self):
+        from ecomtune.registry import task
+
+        return task(self.task).module("model")
 
     def _check_methods(self) -> None:
         """Combinations that cannot work are refused here, before any data is read or weights loaded."""
@@ -341,7 +339,7 @@ class Recipe(_Section):
         if a and a.init_text and a.method != "prompt":
             raise ValueError("`model.adapter.init_text` initialises prompt tuning only — use `method: prompt` or "
                              "remove it")
-        if self.evaluation.threshold and self.task != "classify":
+        if self.evaluation.threshold and not getattr(self._heads(), "THRESHOLD", False):
             raise ValueError("`evaluation.threshold` is for `task: classify` — remove it for "
                              f"`task: {self.task}`")
         if self.evaluation.threshold and not (self.data.split.validation > 0 or self.data.validation):

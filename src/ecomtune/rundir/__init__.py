@@ -5,8 +5,7 @@
       manifest.json        task, labels/taxonomy, recipe, data hash, metrics, cost, versions, format version, and
                            the size and sha256 of every model file (checked before loading)
       recipe.yaml          the validated recipe (resume checks it is unchanged)
-      model/               Hugging Face backbone (config.json, model.safetensors, tokenizer) + heads.safetensors
-                           + labels.json
+      model/               the task's weights (text tasks: Hugging Face backbone + heads.safetensors + labels.json)
       report.html, plots/  learning curves, confusion matrices, per-level F1
       README.md            model card
       checkpoints/         only while training (kept if the run fails, so it can resume)
@@ -26,8 +25,9 @@ from ecomtune.rundir.folder import (
 from ecomtune.rundir.manifest import (
     COST_FIELDS,
     FORMAT_VERSION,
-    Manifest,
     MANIFEST,
+    Manifest,
+    check_run,
     dir_size_mb,
     inside,
     loading,
@@ -37,9 +37,8 @@ from ecomtune.rundir.manifest import (
     versions,
     write_manifest,
 )
-from ecomtune.rundir.model import LABELS, check_run, check_text_run, load_backbone, load_heads, save_model
 
-__all__ = ["COST_FIELDS", "FORMAT_VERSION", "Manifest", "LABELS", "MANIFEST", "MARKER", "RunFolder", "check_replaceable", "check_run", "check_text_run",
-           "dir_size_mb", "inside", "is_ecomtune_dir", "load_backbone", "loading", "load_heads", "open_manifest",
-           "open_recipe_run", "open_run_folder", "read_manifest", "replacement", "save_model", "verify_files", "versions", "write_config",
+__all__ = ["COST_FIELDS", "FORMAT_VERSION", "Manifest", "MANIFEST", "MARKER", "RunFolder", "check_replaceable", "check_run",
+           "dir_size_mb", "inside", "is_ecomtune_dir", "loading", "open_manifest",
+           "open_recipe_run", "open_run_folder", "read_manifest", "replacement", "verify_files", "versions", "write_config",
            "write_manifest"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ecomtune import __version__
+from ecomtune.version import __version__
 from ecomtune.errors import EcomtuneError, RunDirError
 
 FORMAT_VERSION = 2
@@ -144,10 +144,10 @@ def read_manifest(run_dir: str | Path) -> dict:
     task = manifest.get("task")
     if not isinstance(task, str) or not task:
         raise _damaged(path, f"`task` must name the run's task, got {task!r}")
-    from ecomtune.families import FAMILIES
+    from ecomtune.registry import tasks
 
-    if task not in FAMILIES:
-        raise RunDirError(f"{path}: task {task!r} is not one this ecomtune knows ({', '.join(FAMILIES.names())}) "
+    if task not in tasks():
+        raise RunDirError(f"{path}: task {task!r} is not one this ecomtune knows ({', '.join(tasks().names())}) "
                           "— upgrade ecomtune, or the manifest is damaged")
     files = manifest.get("files", {})
     if not isinstance(files, dict) or not all(isinstance(r, dict) and isinstance(r.get("bytes"), int)
@@ -193,6 +193,18 @@ def verify_files(run_dir: str | Path, manifest: dict, hashes: bool = True) -> No
                                  "replaced file)")
         if hashes and sha256(path) != record["sha256"]:
             raise _damaged(path, "its contents differ from what was trained (sha256 mismatch)")
+
+
+def check_run(run_dir: str | Path) -> dict:
+    """Every check that needs no weights (manifest, file sizes, the task's own `verify`, e.g. a text run's head and
+    labels): what `serve` runs on each run directory before it opens a port."""
+    from ecomtune.registry import task
+
+    manifest = open_manifest(run_dir, hashes=False)
+    spec = task(manifest["task"])
+    if spec.verify:
+        spec.part("verify")(Path(run_dir), manifest)
+    return manifest
 
 
 def open_manifest(run_dir: str | Path, hashes: bool = True) -> dict:

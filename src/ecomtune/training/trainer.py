@@ -19,7 +19,7 @@ from ecomtune.methods.adversarial import make_adversary
 from ecomtune.methods.distill import distill_loss
 from ecomtune.methods.llrd import param_groups
 from ecomtune.recipes.schema import Recipe
-from ecomtune.tasks.text import apply_template
+from ecomtune.data.template import apply_template
 
 
 class TokenizedSplit(Dataset):

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from ecomtune.errors import EcomtuneError
-from ecomtune.runtimes.int8 import keep_fp32_layers
-from ecomtune.runtimes.onnx import OnnxRuntime, import_onnxruntime
+from ecomtune.tasks.text.runtimes.int8 import keep_fp32_layers
+from ecomtune.tasks.text.runtimes.onnx import OnnxRuntime, import_onnxruntime
 
 OPSET = 18
 FILE = "model.onnx"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ecomtune.runtimes.int8 import save_int8
+from ecomtune.tasks.text.runtimes.int8 import save_int8
 
 DESCRIPTION = "dynamic int8 quantization (PyTorch)"
 OPTIONS = ("keep_fp32",)  # Linear layers (name patterns) left in fp32, e.g. gemma's `down_proj`

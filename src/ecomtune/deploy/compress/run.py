@@ -16,7 +16,7 @@ import torch
 
 from ecomtune.console import console
 from ecomtune.errors import RecipeError, RunDirError
-from ecomtune.inference import ExpertModel
+from ecomtune.tasks.text.predict import ExpertModel
 from ecomtune.recipes import Recipe
 from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
 from ecomtune.rundir import (
@@ -30,8 +30,8 @@ from ecomtune.rundir import (
     write_config,
     write_manifest,
 )
-from ecomtune.runtimes import runtime_name
-from ecomtune.tasks.registry import TASKS
+from ecomtune.tasks.text.runtimes import runtime_name
+from ecomtune.registry import task as get_task
 
 SKIP = ("model", "checkpoints", "compress.json", "compress.md", MANIFEST, MARKER)
 LATENCY_ROWS = 100  # single-text requests timed for the latency percentiles
@@ -80,7 +80,7 @@ def measure(expert: ExpertModel, texts: list[str], truth: np.ndarray, batch_size
     single: list[float] = []
     for text in texts[:LATENCY_ROWS]:
         expert.predict_arrays([text], 1, single)
-    metrics = TASKS.get(expert.task).metrics.compute(truth, pred, expert.space)
+    metrics = get_task(expert.task).module("metrics").compute(truth, pred, expert.space)
     return {"metrics": {k: metrics[k] for k in ("accuracy", "macro_f1") if k in metrics} or metrics,
             "texts_per_second": round(len(texts) / seconds, 2), "batch_size": batch_size,
             "latency_ms_p50": round(float(np.percentile(single, 50)) * 1000, 2),
@@ -181,7 +181,7 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
                                  "inference_latency_ms_p95": after["latency_ms_p95"],
                                  "inference_batch_size": after["batch_size"], "precision": "fp32"})
     if data is None and rows is None:
-        new_manifest["metrics"]["test"] = TASKS.get(compressed.task).metrics.compute(
+        new_manifest["metrics"]["test"] = get_task(compressed.task).module("metrics").compute(
             truth, after["predictions"], compressed.space)
     write_manifest(tmp, new_manifest)
     write_report(tmp, result)

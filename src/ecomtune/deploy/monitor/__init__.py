@@ -1,7 +1,7 @@
-"""Drift monitoring: a reference profile written with every run (`profile.py`), the population stability index
+"""Drift monitoring: a reference profile written with every text run (`ecomtune.tasks.text.profile`), the population stability index
 (`psi.py`), and a rolling-window `DriftMonitor` for the HTTP service and `ecomtune monitor` (`monitor.py`)."""
 from .monitor import COLLECTING, OK, RETRAIN, DriftMonitor, check_drift, drift_report
-from .profile import (
+from ecomtune.tasks.text.profile import (
     PROFILE,
     build_profile,
     ensure_profile,

@@ -78,6 +78,13 @@ class DriftMonitor:
             self._next = (self._next + len(binned)) % self.window
             self._filled = min(self.window, self._filled + len(binned))
 
+    def observe_results(self, texts: list[str], results: list) -> None:
+        """`observe` for the service's per-text results (`ExpertModel.serve_batch`: a prediction row and its
+        per-level probabilities each)."""
+        pred = np.stack([r[0] for r in results])
+        probs = [np.stack([r[1][level] for r in results]) for level in range(len(results[0][1]))]
+        self.observe(texts, pred, probs)
+
     def reset(self) -> None:
         """Forget every observed row (e.g. after deploying a re-trained model)."""
         with self._lock:

@@ -42,7 +42,7 @@ def monitor_file(run_dir: str | Path, input_path: str | Path, text_column: str |
 
     With `window`, also one verdict per consecutive block of `window` rows (`windows`), to see when drift began.
     """
-    from ecomtune.inference import load
+    from ecomtune.tasks.text.predict import load
     from ecomtune.rundir import read_manifest
 
     manifest = read_manifest(run_dir)

@@ -21,7 +21,8 @@ from ecomtune.deploy.serve.guards import ApiKeyMiddleware, BodyLimitMiddleware, 
 from ecomtune.deploy.serve.metrics import MetricsMiddleware
 from ecomtune.deploy.serve.openapi import app_schema
 from ecomtune.deploy.serve.registry import plan
-from ecomtune.deploy.serve.routers import classify, health, models, monitor, recommend, search, taxonomy
+from ecomtune.deploy.serve.routers import health, models, monitor
+from ecomtune.registry import tasks
 from ecomtune.deploy.serve.service import ServingState
 from ecomtune.deploy.serve.settings import ServeSettings
 
@@ -81,7 +82,7 @@ def create_app(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | 
         finally:
             await state.stop()
 
-    from ecomtune import __version__
+    from ecomtune.version import __version__
 
     app = FastAPI(title="ecomtune", version=__version__, lifespan=lifespan,
                   description="Predictions from fine-tuned ecomtune models. Models: GET /v1/models; "
@@ -95,8 +96,8 @@ def create_app(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
-    for router in (health.router, classify.router, taxonomy.router, recommend.router, search.router, models.router,
-                   monitor.router):
+    routers = {t.router: t for _, t in tasks().items()}  # one per endpoint: tasks may share one (classify, multitask)
+    for router in (health.router, *(t.part("router") for t in routers.values()), models.router, monitor.router):
         app.include_router(router)
     refs = sorted({s.name for s in state.registry.specs} | {s.ref for s in state.registry.specs})
 

@@ -7,7 +7,10 @@ a batch with small ones. Under low traffic the wait is skipped: when the previou
 request is queued, nothing suggests another is coming, so a lone client pays no batching delay; as soon as
 requests overlap again (two queued, or a merged batch), batches wait again.
 
-Where the CPU speed comes from: the batch goes to the model's `predict_arrays(texts, bucket_size)`, which sorts
+The batcher does not know what a task returns: `predict(items)` gives one result per item (a classifier's
+prediction row, a query or user vector), and each request gets its own results back, in order.
+
+Where the CPU speed comes from: a classifier's batch goes to `predict_arrays(texts, bucket_size)`, which sorts
 it by token length and runs it in buckets of `bucket_size` texts, so each forward pass pads to similar lengths
 (on CPU, similar lengths matter more than large batches). Measured with minilm in bf16 on 2 AMX cores, 32
 clients: buckets of 8, 16 and 32 served 100, 111 and 126 requests/s — with micro-batches of about 30 texts,
@@ -28,9 +31,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import numpy as np
+from collections.abc import Sequence
+from typing import Any
 
-Predict = Callable[[list[str]], tuple[np.ndarray, list[np.ndarray]]]
+Predict = Callable[[list[str]], Sequence[Any]]
 
 
 def _nothing(*_) -> None:
@@ -40,26 +44,20 @@ def _nothing(*_) -> None:
 class _Job:
     """The texts of one request and where their results go."""
 
-    __slots__ = ("future", "loop", "pending", "pred", "probs", "texts")
+    __slots__ = ("future", "loop", "pending", "results", "texts")
 
     def __init__(self, texts: list[str], loop: asyncio.AbstractEventLoop):
         self.texts = texts
         self.loop = loop
         self.future: asyncio.Future = loop.create_future()
         self.pending = len(texts)
-        self.pred: np.ndarray | None = None
-        self.probs: list[np.ndarray] | None = None
+        self.results: list[Any] = [None] * len(texts)
 
-    def fill(self, index: int, pred: np.ndarray, probs: list[np.ndarray], row: int) -> None:
-        if self.pred is None:  # shapes are known at the first result
-            self.pred = np.zeros((len(self.texts), pred.shape[1]), dtype=pred.dtype)
-            self.probs = [np.zeros((len(self.texts), p.shape[1]), dtype=p.dtype) for p in probs]
-        self.pred[index] = pred[row]
-        for out, p in zip(self.probs, probs):
-            out[index] = p[row]
+    def fill(self, index: int, result: Any) -> None:
+        self.results[index] = result
         self.pending -= 1
         if self.pending == 0:
-            self._resolve(_set_result, (self.pred, self.probs))
+            self._resolve(_set_result, self.results)
 
     def fail(self, exc: BaseException) -> None:
         self.pending = -1  # results of its other texts, if any are still queued, are dropped
@@ -85,7 +83,7 @@ def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
 class MicroBatcher:
     """Queues texts from many requests and runs them through `predict` on one dedicated thread.
 
-    `predict(texts) -> (pred [n, depth], probs per level [n, k])`, e.g. `lambda t: model.predict_arrays(t, 8)`.
+    `predict(items) -> one result per item`, e.g. `lambda texts: model.serve_batch(texts, 8)`.
     Hooks, thread-safe, errors ignored: `on_batch(n_texts, seconds)`, `on_queue(depth)`, `on_error(exc)`.
     """
 
@@ -118,8 +116,8 @@ class MicroBatcher:
             self._thread.start()
         return self
 
-    async def submit(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Predictions for `texts`, in order, once the batches holding them have run."""
+    async def submit(self, texts: list[str]) -> list[Any]:
+        """The results for `texts`, in order, once the batches holding them have run."""
         job = _Job(list(texts), asyncio.get_running_loop())
         if not job.texts:
             raise ValueError("submit needs at least one text")
@@ -183,14 +181,16 @@ class MicroBatcher:
         """Predict `live` texts and fill their jobs; the exception instead, if `predict` raises."""
         start = time.perf_counter()
         try:
-            pred, probs = self.predict([job.texts[i] for job, i in live])
+            results = self.predict([job.texts[i] for job, i in live])
+            if len(results) != len(live):
+                raise RuntimeError(f"predict returned {len(results)} results for {len(live)} items")
         except Exception as exc:  # noqa: BLE001 - a bad batch fails its requests, never the worker
             self._safe(self.on_error, exc)
             return exc
         self._safe(self.on_batch, len(live), time.perf_counter() - start)
         for row, (job, i) in enumerate(live):
             if job.pending > 0:
-                job.fill(i, pred, probs, row)
+                job.fill(i, results[row])
         return None
 
     @staticmethod

@@ -7,8 +7,8 @@ Names and versions:
 - "latest" is the most recently created run of a name (manifest `created`; ties: the later argument).
 
 A request names `model` as `name` (its latest version) or `name@version`; without one it gets the model of the
-endpoint's task family when exactly one name serves that family. The families: `classify` (tasks classify and
-multitask), `taxonomy`, `recommend` and `search`.
+endpoint's family when exactly one name serves it. A family is the endpoint a task registers (`classify` for tasks
+classify and multitask, `taxonomy`, `recommend`, `search`).
 """
 from __future__ import annotations
 
@@ -17,22 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecomtune.deploy.monitor import DriftMonitor
 from ecomtune.deploy.serve.batching import MicroBatcher
 from ecomtune.deploy.serve.guards import clip
 from ecomtune.deploy.serve.settings import ServeError
 from ecomtune.errors import EcomtuneError
+from ecomtune.registry import task
 from ecomtune.rundir import check_run
 
-try:  # written alongside this package; the service runs (without /v1/monitor) until it exists
-    from ecomtune.deploy.monitor import DriftMonitor
-except ImportError:  # pragma: no cover - depends on the checkout
-    DriftMonitor = None
-
-FAMILIES = {"classify": "classify", "multitask": "classify", "taxonomy": "taxonomy", "recommend": "recommend",
-            "search": "search"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-WARMUP_TEXTS = ["ok", "fits well, nice colour", ("the fabric is thinner than in the photos and the size runs small, "
-                                                 "so I sent it back and ordered one size up, which fits")]
 
 
 class ModelNotFound(EcomtuneError):
@@ -60,7 +53,8 @@ class ModelSpec:
 
     @property
     def family(self) -> str:
-        return FAMILIES.get(self.task, self.task)
+        """The endpoint that answers this model's task, e.g. `classify` for /v1/classify."""
+        return task(self.task).endpoint.rsplit("/", 1)[-1]
 
 
 @dataclass
@@ -68,7 +62,7 @@ class ServedModel:
     """A loaded model with its inference worker and (optional) drift monitor."""
 
     spec: ModelSpec
-    model: Any  # ExpertModel, or whatever `ecomtune.inference.load` returns for a compressed run
+    model: Any  # ExpertModel, or whatever `ecomtune.tasks.text.predict.load` returns for a compressed run
     batcher: MicroBatcher | None = None
     monitor: Any = None
     monitor_error: str | None = None
@@ -160,31 +154,21 @@ class ModelRegistry:
 
 def load_served(spec: ModelSpec, device: str = "auto", warmup: bool = True, monitor_window: int = 1000,
                 bucket_size: int = 8) -> ServedModel:
-    """Load a run's weights, warm it up and attach its drift monitor (blocking; run it in a thread).
-
-    Recommenders and search engines warm themselves (`warmup()`) and have no drift monitor: the monitor profiles
-    classifier outputs (labels, confidence).
-    """
-    from ecomtune.api import load
-
-    model = load(spec.run_dir, device=device)
-    if hasattr(model, "serve_batch"):
-        if warmup:
-            model.warmup()
-        return ServedModel(spec, model, monitor_error=f"no monitor: drift monitoring covers classifiers, not "
-                                                      f"{spec.task}")
+    """Load a run's predictor through its task, warm it up and attach its drift monitor (blocking; run it in a
+    thread). The monitor profiles classifier outputs (labels, confidence): a run without a reference profile (every
+    recommend and search run) is served without one."""
+    model = task(spec.task).part("load")(spec.run_dir, device=device)
     if warmup:  # first calls allocate and pick kernels: keep that out of the first request's latency
-        model.predict_arrays(WARMUP_TEXTS, bucket_size)
-        model.predict_arrays(WARMUP_TEXTS[:1], 1)
+        model.warmup(bucket_size)
     served = ServedModel(spec, model)
-    if DriftMonitor is None:
-        served.monitor_error = "no monitor: ecomtune.deploy.monitor is not installed"
+    if not hasattr(model, "space"):
+        served.monitor_error = f"no monitor: drift monitoring covers classifiers, not {spec.task}"
+        return served
+    try:
+        served.monitor = DriftMonitor.for_model(model, spec.run_dir, window=monitor_window)
+    except Exception as exc:  # noqa: BLE001 - a broken monitor must not stop the service
+        served.monitor_error = f"no monitor: it failed to start ({type(exc).__name__}: {exc})"
     else:
-        try:
-            served.monitor = DriftMonitor.for_model(model, spec.run_dir, window=monitor_window)
-        except Exception as exc:  # noqa: BLE001 - a broken monitor must not stop the service
-            served.monitor_error = f"no monitor: it failed to start ({type(exc).__name__}: {exc})"
-        else:
-            if served.monitor is None:
-                served.monitor_error = f"no monitor: {spec.run_dir} has no reference profile"
+        if served.monitor is None:
+            served.monitor_error = f"no monitor: {spec.run_dir} has no reference profile"
     return served

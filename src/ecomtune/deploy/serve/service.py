@@ -10,7 +10,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 
 from ecomtune.deploy.serve.batching import MicroBatcher
 from ecomtune.deploy.serve.cache import LRUCache
@@ -56,11 +55,11 @@ def _settle(future: asyncio.Future, result, error: BaseException | None) -> None
 
 @dataclass
 class Predictions:
-    """One request's results: `predict_arrays`-shaped arrays plus which rows came from the cache."""
+    """One request's results, one per text, as the model's `serve_batch` returns them (a classifier's prediction row,
+    a query or user vector), and which came from the cache."""
 
     texts: list[str]
-    pred: np.ndarray
-    probs: list[np.ndarray]
+    results: list
     cached: list[bool]
 
 
@@ -115,12 +114,12 @@ class ServingState:
             self.on_ready(self)
 
     def _predict_fn(self, served: ServedModel):
-        """What the worker runs on a micro-batch of strings: texts for classifiers and search queries, history keys
-        for recommenders (their `serve_batch` returns arrays shaped like `predict_arrays`)."""
+        """What the worker runs on a micro-batch of strings (texts, queries, history keys): the predictor's
+        `serve_batch`, one result per string."""
         bucket = self.settings.bucket_size
 
         def run(items: list[str]):  # looked up per batch, so a swapped model method takes effect
-            return (getattr(served.model, "serve_batch", None) or served.model.predict_arrays)(items, bucket)
+            return served.model.serve_batch(items, bucket)
 
         return run
 
@@ -159,7 +158,7 @@ class ServingState:
         computed once and is not cached for either row.
         """
         keys = [(served.name, served.version, t) for t in texts]
-        rows: list[tuple | None] = [self.cache.get(key) for key in keys]
+        rows: list = [self.cache.get(key) for key in keys]
         cached = [row is not None for row in rows]
         todo = list(dict.fromkeys(key for key, row in zip(keys, rows) if row is None))
         ref = served.ref
@@ -168,23 +167,19 @@ class ServingState:
             self.metrics.cache_hits.labels(ref).inc(hits)
             self.metrics.cache_misses.labels(ref).inc(len(texts) - hits)
         if todo:
-            pred, probs = await served.batcher.submit([text for _, _, text in todo])
-            fresh = {}
-            for i, key in enumerate(todo):
-                # copies: a cached row must not keep the whole batch array alive
-                fresh[key] = row = (pred[i].copy(), tuple(p[i].copy() for p in probs))
-                self.cache.put(key, row)
+            results = await served.batcher.submit([text for _, _, text in todo])
+            fresh = dict(zip(todo, results))
+            for key, result in fresh.items():
+                self.cache.put(key, result)
             rows = [row if row is not None else fresh[key] for key, row in zip(keys, rows)]
-        pred = np.stack([row[0] for row in rows])
-        probs = [np.stack([row[1][level] for row in rows]) for level in range(len(rows[0][1]))]
         self.metrics.items.labels(ref).inc(len(texts))
         if served.monitor is not None:
-            self._observer.submit(self._observe, served, list(texts), pred, probs)
-        return Predictions(list(texts), pred, probs, cached)
+            self._observer.submit(self._observe, served, list(texts), rows)
+        return Predictions(list(texts), rows, cached)
 
     @staticmethod
-    def _observe(served: ServedModel, texts, pred, probs) -> None:
+    def _observe(served: ServedModel, texts, results) -> None:
         try:
-            served.monitor.observe(texts, pred, probs)
+            served.monitor.observe_results(texts, results)
         except Exception as exc:  # noqa: BLE001 - monitoring must never fail a prediction
             log.warning("drift monitor of %s failed to observe: %s", served.ref, exc)

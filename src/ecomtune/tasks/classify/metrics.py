@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from ecomtune.tasks.labels import LabelSpace
+from ecomtune.data.labels import LabelSpace
 
 
 def level_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecomtune.tasks.classify.metrics import level_metrics
-from ecomtune.tasks.labels import LabelSpace
+from ecomtune.data.labels import LabelSpace
 
 
 def compute(true: np.ndarray, pred: np.ndarray, space: LabelSpace) -> dict:

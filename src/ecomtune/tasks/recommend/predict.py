@@ -126,6 +126,25 @@ class Recommender:
             out.append(picks[:k])
         return out
 
+    def knows(self, item: str) -> bool:
+        """Whether `item` is in the catalogue."""
+        return item in self._position
+
+    def predict(self, histories: list[list[str]], k: int = 10, batch_size: int | None = None,
+                exclude_history: bool = True) -> list[list[dict]]:
+        """The predictor verb: top `k` items for each history (`recommend` for each)."""
+        return [self.recommend(h, k, exclude_history) for h in histories]
+
+    def encode(self, histories: list[np.ndarray], profiles: list[str | None] | None = None) -> np.ndarray:
+        """User vectors [n, d] of position histories (see `positions`), as the index is searched with."""
+        return self.user_vectors(histories, profiles)
+
+    def evaluate(self, data=None, **options) -> dict:
+        """Full-ranking metrics on the recipe's test split (see `ecomtune.evaluate`)."""
+        from ecomtune.tasks.recommend.train import evaluate_run
+
+        return evaluate_run(self.run_dir, data, device=str(self.device))
+
     def recommend(self, history: list[str], k: int = 10, exclude_history: bool = True,
                   profile: str | None = None) -> list[dict]:
         """The top-k items for a user whose history (oldest first) is `history` (external item ids); `profile`:
@@ -169,14 +188,13 @@ class Recommender:
         key = " ".join(str(i) for i in history)
         return f"{key}{cls.PROFILE_SEP}{profile}" if profile else key
 
-    def serve_batch(self, keys: list[str], bucket_size: int = 32):
-        """Micro-batch of history keys -> (dummy predictions [n, 1], [user vectors [n, d]])."""
+    def serve_batch(self, keys: list[str], bucket_size: int = 32) -> list[np.ndarray]:
+        """Micro-batch of history keys -> one user vector each."""
         parts = [k.partition(self.PROFILE_SEP) for k in keys]
-        vectors = self.user_vectors([self.positions(h.split(), strict=False) for h, _, _ in parts],
-                                    [p or None for _, _, p in parts])
-        return np.zeros((len(keys), 1), dtype=np.int64), [vectors]
+        return list(self.encode([self.positions(h.split(), strict=False) for h, _, _ in parts],
+                                [p or None for _, _, p in parts]))
 
-    def warmup(self) -> None:
+    def warmup(self, bucket_size: int = 32) -> None:
         first = self.item_ids[1:3]
         self.serve_batch([self.history_key(first)])
         _ = self.index

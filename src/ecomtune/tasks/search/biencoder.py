@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ecomtune.tasks.network import pool
+from ecomtune.tasks.text.network import pool
 from ecomtune.tasks.search.data import QuerySet
 
 

@@ -67,6 +67,7 @@ class SearchEngine:
         self._row_of = {pid: i for i, pid in enumerate(self.ids)}
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.index = build_index(self.vectors, kind=index)
+        self.run_dir: Path | None = None  # set when loaded from a run directory
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "auto") -> SearchEngine:
@@ -85,8 +86,10 @@ class SearchEngine:
             if (run_dir / CROSSENCODER).is_dir():
                 reranker = CrossEncoder.from_pretrained(run_dir / CROSSENCODER, m["reranker_max_length"], dev)
             ids, texts, vectors = read_catalogue(run_dir)
-        return cls(encoder, ids, texts, vectors, m.get("index", "exact"), reranker, m.get("rerank_top", 50),
-                   manifest=manifest)
+        engine = cls(encoder, ids, texts, vectors, m.get("index", "exact"), reranker, m.get("rerank_top", 50),
+                     manifest=manifest)
+        engine.run_dir = run_dir
+        return engine
 
     # --- queries ---------------------------------------------------------------------------------------------
     def embed_queries(self, queries: list[str]) -> np.ndarray:
@@ -156,12 +159,26 @@ class SearchEngine:
         write_catalogue(Path(run_dir), self.ids, self.texts, self.vectors)
 
     # --- the service -----------------------------------------------------------------------------------------
-    def serve_batch(self, texts: list[str], bucket_size: int = 8):
-        """The micro-batcher's call: (pred [n, 1] zeros, [query embeddings [n, dim]])."""
-        vectors = self.embed_queries(texts)
-        return np.zeros((len(texts), 1), dtype=np.int64), [vectors]
+    def serve_batch(self, texts: list[str], bucket_size: int = 8) -> list[np.ndarray]:
+        """The micro-batcher's call: one query embedding each."""
+        return list(self.encode(texts))
 
-    def warmup(self) -> None:
+    def predict(self, queries: list[str], k: int = 10, batch_size: int | None = None,
+                rerank: bool = False) -> list[list[dict]]:
+        """The predictor verb: the top `k` products per query (`search`)."""
+        return self.search(list(queries), k=k, rerank=rerank)
+
+    def encode(self, queries: list[str]) -> np.ndarray:
+        """Unit query vectors [n, dim], as the catalogue index is searched with."""
+        return self.embed_queries(queries)
+
+    def evaluate(self, data=None, **options) -> dict:
+        """Ranking metrics on the recipe's test queries, or a judgments file (see `ecomtune.evaluate`)."""
+        from ecomtune.tasks.search.train import evaluate_run
+
+        return evaluate_run(self.run_dir, data, device=str(self.encoder.device))
+
+    def warmup(self, bucket_size: int = 8) -> None:
         with torch.inference_mode():
             self.search(["ok", "black shirt for men"], k=3, rerank=self.reranker is not None)
             self.search("shoes", k=3)

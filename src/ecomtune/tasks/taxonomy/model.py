@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from ecomtune.tasks.labels import LabelSpace
+from ecomtune.data.labels import LabelSpace
+from ecomtune.tasks.classify.model import table_columns  # noqa: F401  (the same columns: a path and its score)
 
 
 def decode(logits: tuple[torch.Tensor, ...], space: LabelSpace) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -17,6 +18,11 @@ def decode(logits: tuple[torch.Tensor, ...], space: LabelSpace) -> tuple[torch.T
     scores = sum(lp[:, paths[:, i]] for i, lp in enumerate(logprobs))  # [batch, n_paths]
     best = scores.argmax(dim=-1)
     return paths[best], [lp.exp() for lp in logprobs]
+
+
+def manifest(space: LabelSpace) -> dict:
+    """The manifest section describing the tree."""
+    return {"taxonomy": {"levels": space.levels, "labels": space.labels, "n_paths": len(space.paths)}}
 
 
 def describe(pred: list[int], probs: list[list[float]], space: LabelSpace) -> dict:

@@ -1,5 +1,5 @@
-"""One router per task family (`classify`, `taxonomy`) plus `models`, `monitor` and `health`; the shared
-prediction step is here."""
+"""One router per endpoint (each task names its router in the task registry) plus `models`, `monitor` and
+`health`; the classifiers' shared prediction step is here."""
 from __future__ import annotations
 
 from fastapi import HTTPException, status
@@ -7,7 +7,7 @@ from fastapi import HTTPException, status
 from ecomtune.deploy.serve.guards import clip
 from ecomtune.deploy.serve.registry import ServedModel
 from ecomtune.deploy.serve.service import ServingState
-from ecomtune.tasks.registry import TASKS
+from ecomtune.registry import task
 
 
 def failed(what: str, served: ServedModel, exc: Exception) -> HTTPException:
@@ -22,8 +22,7 @@ async def predict_described(state: ServingState, served: ServedModel, texts: lis
         result = await state.predict(served, texts)
     except Exception as exc:  # the worker survives; the client gets the reason
         raise failed("inference", served, exc) from exc
-    describe = TASKS.get(served.task).model.describe
+    describe = task(served.task).module("model").describe
     space = served.model.space
-    pred, probs = result.pred.tolist(), [p.tolist() for p in result.probs]
-    return [{**describe(pred[i], [p[i] for p in probs], space), "cached": result.cached[i]}
-            for i in range(len(pred))]
+    return [{**describe(pred.tolist(), [p.tolist() for p in probs], space), "cached": cached}
+            for (pred, probs), cached in zip(result.results, result.cached)]

@@ -25,6 +25,6 @@ async def classify(body: PredictRequest, request: Request,
     check_texts(body.texts, state.settings)
     served = pick_model(state, request, "classify", body.model)
     rows = await predict_described(state, served, body.texts)
-    item = LabelPrediction if served.task == "classify" else HeadsPrediction
+    item = HeadsPrediction if "labels" in rows[0] else LabelPrediction  # multitask: a label per head
     return ClassifyResponse(model=served.name, version=served.version, task=served.task,
                             predictions=[item(**row) for row in rows])

@@ -6,10 +6,9 @@ from fastapi import APIRouter, Depends
 from ecomtune.deploy.serve.deps import ready_state
 from ecomtune.deploy.serve.schemas import ERRORS, ModelInfo, ModelsResponse
 from ecomtune.deploy.serve.service import ServingState
+from ecomtune.registry import task
 
 router = APIRouter(tags=["models"])
-ENDPOINTS = {"classify": "/v1/classify", "taxonomy": "/v1/taxonomy", "recommend": "/v1/recommend",
-             "search": "/v1/search"}
 
 
 @router.get("/v1/models", response_model=ModelsResponse, responses=ERRORS)
@@ -22,7 +21,7 @@ async def list_models(state: ServingState = Depends(ready_state)) -> ModelsRespo
         latest = state.registry.select(None, served.name) is served
         infos.append(ModelInfo(
             name=served.name, version=served.version, ref=served.ref, latest=latest, task=served.task,
-            endpoint=ENDPOINTS.get(served.family), language=manifest.get("language"),
+            endpoint=task(served.task).endpoint, language=manifest.get("language"),
             labels={level: list(names) for level, names in zip(space.levels, space.labels)} if space else None,
             test_metrics=manifest.get("metrics", {}).get("test"),
             backbone=(manifest.get("backbone") or {}).get("name"), created=manifest.get("created"),

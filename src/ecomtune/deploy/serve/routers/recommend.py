@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
+
 from fastapi import APIRouter, Depends, Request
 
 from ecomtune.deploy.serve.deps import pick_model, ready_state
@@ -46,7 +48,7 @@ def _check(body: RecommendRequest, rec, settings) -> list:
     for i, history in enumerate(body.histories[:settings.max_items]):
         if not history:
             problems.append((("histories", i), "empty history — send at least one item id"))
-        unknown = [j for j, item in enumerate(history) if item not in rec._position]
+        unknown = [j for j, item in enumerate(history) if not rec.knows(item)]
         if unknown:
             j = unknown[0]
             problems.append((("histories", i, j), (f"unknown item {clip(repr(history[j]), 60)} — not in the "
@@ -67,7 +69,7 @@ async def recommend(body: RecommendRequest, request: Request,
         profiles = body.profiles or [None] * len(body.histories)
         vectors = await state.predict(served, [rec.history_key(h, p) for h, p in zip(body.histories, profiles)])
         picks = await asyncio.to_thread(rec.recommend_positions, positions, body.k, body.exclude_history,
-                                        vectors.probs[0])
+                                        np.stack(vectors.results))
     except Exception as exc:  # the worker survives; the client gets the reason
         raise failed("recommendation", served, exc) from exc
     return RecommendResponse(model=served.name, version=served.version, task=served.task, recommendations=[

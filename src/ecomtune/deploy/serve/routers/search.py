@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
+
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from ecomtune.deploy.serve.deps import pick_model, ready_state
@@ -33,7 +35,7 @@ async def search(body: SearchRequest, request: Request,
                                                          "`model.reranker: false`) — send `rerank: false`")
     try:
         embedded = await state.predict(served, body.queries)
-        hits = await asyncio.to_thread(engine.search_vectors, embedded.probs[0], body.k, body.rerank,
+        hits = await asyncio.to_thread(engine.search_vectors, np.stack(embedded.results), body.k, body.rerank,
                                        body.queries)
     except Exception as exc:  # the worker survives; the client gets the reason
         raise failed("search", served, exc) from exc

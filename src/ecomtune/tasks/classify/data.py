@@ -6,6 +6,13 @@ import pandas as pd
 from ecomtune.recipes.schema import DataConfig
 
 
+def check_columns(data: DataConfig) -> None:
+    if not data.label_column:
+        raise ValueError("`data.label_column` is required for `task: classify` — e.g. `label_column: label`")
+    if data.label_columns or data.path_column:
+        raise ValueError("`data.label_columns` / `data.path_column` are for `task: taxonomy` — use `data.label_column`")
+
+
 def label_columns(data: DataConfig) -> list[str]:
     """Columns of the input table that carry labels."""
     return [data.label_column]

@@ -7,6 +7,14 @@ from ecomtune.errors import DataError
 from ecomtune.recipes.schema import DataConfig
 
 
+def check_columns(data: DataConfig) -> None:
+    if bool(data.label_columns) == bool(data.path_column):
+        raise ValueError("`task: taxonomy` needs exactly one of `data.label_columns` (one column per level) "
+                         "or `data.path_column` (like `A > B > C`)")
+    if data.label_columns is not None and len(data.label_columns) < 2:
+        raise ValueError("`data.label_columns` needs at least 2 levels — for one level use `task: classify`")
+
+
 def label_columns(data: DataConfig) -> list[str]:
     return list(data.label_columns) if data.label_columns else [data.path_column]
 

@@ -14,13 +14,17 @@ from transformers import AutoTokenizer
 
 from ecomtune.errors import RunDirError
 from ecomtune.methods.threshold import apply_threshold
-from ecomtune.rundir import check_text_run, loading, open_manifest
-from ecomtune.runtimes import load_runtime
-from ecomtune.runtimes.torch import TorchRuntime
-from ecomtune.tasks.labels import LabelSpace
-from ecomtune.tasks.registry import TASKS
-from ecomtune.tasks.text import apply_template
+from ecomtune.rundir import loading, open_manifest
+from ecomtune.tasks.text.weights import check_text_run
+from ecomtune.tasks.text.runtimes import load_runtime
+from ecomtune.tasks.text.runtimes.torch import TorchRuntime
+from ecomtune.data.labels import LabelSpace
+from ecomtune.registry import task
+from ecomtune.data.template import apply_template
 from ecomtune.training.device import resolve_device, resolve_precision
+
+WARMUP_TEXTS = ["ok", "fits well, nice colour", ("the fabric is thinner than in the photos and the size runs small, "
+                                                 "so I sent it back and ordered one size up, which fits")]
 
 
 class ExpertModel:
@@ -39,6 +43,7 @@ class ExpertModel:
         self.manifest = manifest or {}
         self.template = template
         self.threshold = self.manifest.get("head", {}).get("threshold")  # tuned decision threshold, or None
+        self.run_dir: Path | None = None  # set when loaded from a run directory
 
     @classmethod
     def from_network(cls, model, tokenizer, space: LabelSpace, task: str, max_length: int, device: torch.device,
@@ -72,7 +77,7 @@ class ExpertModel:
         """Load from a (possibly copied or moved) run directory; paths inside it are relative."""
         run_dir = Path(run_dir)
         manifest = open_manifest(run_dir)
-        if manifest["task"] not in TASKS:
+        if task(manifest["task"]).part("load") is not load:
             raise RunDirError(f"{run_dir}: a {manifest['task']} run, not a text classifier — use `ecomtune "
                               f"{manifest['task']}` (or `ecomtune.load`, which opens every kind of run)")
         space = check_text_run(run_dir, manifest)
@@ -81,8 +86,10 @@ class ExpertModel:
         with loading(run_dir):
             runtime = load_runtime(run_dir, manifest, dev, resolve_precision(precision, dev))
             tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")
-        return cls(runtime, tokenizer, space, manifest["task"], head["max_length"], manifest,
-                   template=head.get("template"))
+        model = cls(runtime, tokenizer, space, manifest["task"], head["max_length"], manifest,
+                    template=head.get("template"))
+        model.run_dir = run_dir
+        return model
 
     def _batches(self, texts: list[str], batch_size: int):
         return length_sorted_batches(self.tokenizer, apply_template(texts, self.template), self.max_length,
@@ -95,7 +102,7 @@ class ExpertModel:
 
         Per-batch wall times are appended to `timings` when given (for latency percentiles).
         """
-        decode = TASKS.get(self.task).model.decode
+        decode = task(self.task).module("model").decode
         pred = np.zeros((len(texts), self.space.depth), dtype=np.int64)
         probs = [np.zeros((len(texts), n), dtype=np.float32) for n in self.space.sizes]
         batches = self._batches(texts, batch_size)
@@ -116,12 +123,29 @@ class ExpertModel:
                 timings.append(time.perf_counter() - start)
         return apply_threshold(pred, probs, self.threshold, self.space), probs
 
+    def serve_batch(self, texts: list[str], bucket_size: int = 32) -> list[tuple]:
+        """The service's call on a micro-batch: per text, its prediction row and per-level probabilities (copies,
+        so a cached row does not hold the batch's arrays)."""
+        pred, probs = self.predict_arrays(texts, bucket_size)
+        return [(pred[i].copy(), tuple(p[i].copy() for p in probs)) for i in range(len(texts))]
+
+    def warmup(self, bucket_size: int = 32) -> None:
+        """First calls allocate and pick kernels: keep that out of the first request's latency."""
+        self.predict_arrays(WARMUP_TEXTS, bucket_size)
+        self.predict_arrays(WARMUP_TEXTS[:1], 1)
+
+    def evaluate(self, data: str | Path | None = None, **options) -> dict:
+        """Task metrics on a labelled file, or on the recipe's test split (see `ecomtune.evaluate`)."""
+        from ecomtune.tasks.text.evaluate import evaluate
+
+        return evaluate(self.run_dir, data, model=self, **options)
+
     def predict(self, texts: list[str] | str, batch_size: int = 64) -> list[dict]:
         """Labels (or taxonomy paths) with probabilities, one dict per text."""
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
         pred, probs = self.predict_arrays(texts, batch_size)
-        describe = TASKS.get(self.task).model.describe
+        describe = task(self.task).module("model").describe
         out = [describe(pred[i].tolist(), [p[i].tolist() for p in probs], self.space) for i in range(len(texts))]
         return out[0] if single else out
 

@@ -17,8 +17,8 @@ from torch.ao.nn.quantized import dynamic as nnqd
 from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
 from ecomtune.errors import RecipeError, RunDirError
-from ecomtune.runtimes.torch import TorchRuntime
-from ecomtune.tasks.network import TextClassifier
+from ecomtune.tasks.text.runtimes.torch import TorchRuntime
+from ecomtune.tasks.text.network import TextClassifier
 
 WEIGHTS = "int8.safetensors"
 MIN_EMBEDDING_ROWS = 1024  # smaller tables (positions, token types) stay fp32: too small to matter

@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from ecomtune.errors import RunDirError
 from ecomtune.rundir.manifest import MANIFEST
-from ecomtune.tasks.labels import LabelSpace
+from ecomtune.data.labels import LabelSpace
 
 LABELS = "labels.json"
 
@@ -35,18 +35,6 @@ class _Space(_Strict):
 class _TextManifest(_Strict):
     head: _Head
     label_space: _Space
-
-
-def check_run(run_dir: str | Path) -> dict:
-    """Every check that needs no weights (manifest, file sizes, a text run's head and labels): what `serve` runs
-    on each run directory before it opens a port."""
-    from ecomtune.families import text_task
-    from ecomtune.rundir.manifest import open_manifest
-
-    manifest = open_manifest(run_dir, hashes=False)
-    if text_task(manifest["task"]):
-        check_text_run(Path(run_dir), manifest)
-    return manifest
 
 
 def check_text_run(run_dir: Path, manifest: dict) -> LabelSpace:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from ecomtune.tasks.network import TextClassifier
+from ecomtune.tasks.text.network import TextClassifier
 from ecomtune.training.device import autocast
 
 
@@ -24,7 +24,7 @@ class TorchRuntime:
 
 def build_network(run_dir: Path, manifest: dict) -> TextClassifier:
     """The run's backbone (adapter, pruning and truncation applied) with its trained heads, fp32 on the CPU."""
-    from ecomtune.rundir import load_backbone, load_heads
+    from ecomtune.tasks.text.weights import load_backbone, load_heads
 
     head = manifest["head"]
     model = TextClassifier(load_backbone(run_dir, manifest), head["sizes"], pooling=head["pooling"])

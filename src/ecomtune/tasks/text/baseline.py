@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
 from ecomtune.console import say
-from ecomtune.data.prepare import PreparedData
-from ecomtune.tasks.registry import TASKS
+from ecomtune.data.prepare import PreparedData, prepare_data
+from ecomtune.registry import task as get_task
 
 BASELINE = "the TF-IDF baseline"
 FIXES = {"the model": "train longer or at another learning rate (`training.epochs`, `training.learning_rate`), or "
@@ -32,18 +32,23 @@ def make_baseline(language: str, seed: int = 42):
     return make_pipeline(features, LogisticRegression(C=10.0, max_iter=2000, random_state=seed))
 
 
+def baseline(recipe) -> dict:
+    """`ecomtune baseline RECIPE`: the baseline on the recipe's own split."""
+    return run_baseline(prepare_data(recipe), recipe.task, recipe.language, recipe.training.seed)
+
+
 def run_baseline(prepared: PreparedData, task: str, language: str, seed: int = 42) -> dict:
     """Fit on the train split, score the test split with the task's metrics; returns a manifest section.
 
     Multi-task: one TF-IDF model per head (the heads are independent, so there is no path to predict).
     """
-    if task == "multitask":
+    if getattr(get_task(task).module("data"), "INDEPENDENT", False):
         start = time.perf_counter()
         models = [make_baseline(language, seed).fit(prepared.train.texts, prepared.train.labels[:, i])
                   for i in range(prepared.space.depth)]
         train_seconds = time.perf_counter() - start
         pred = np.stack([m.predict(prepared.test.texts) for m in models], axis=1)
-        metrics = TASKS.get(task).metrics.compute(prepared.test.labels, pred, prepared.space)
+        metrics = get_task(task).module("metrics").compute(prepared.test.labels, pred, prepared.space)
         warn_single_class(metrics, BASELINE)
         return {"name": "tfidf-logreg", "features": "char 1-3" if language == "zh" else "word 1-2 + char 2-4",
                 "per_head": True, "train_seconds": round(train_seconds, 2), "metrics": {"test": metrics}}
@@ -53,7 +58,7 @@ def run_baseline(prepared: PreparedData, task: str, language: str, seed: int = 4
     model = make_baseline(language, seed).fit(prepared.train.texts, y)
     train_seconds = time.perf_counter() - start
     pred_paths = np.array(prepared.space.paths)[model.predict(prepared.test.texts)]
-    metrics = TASKS.get(task).metrics.compute(prepared.test.labels, pred_paths, prepared.space)
+    metrics = get_task(task).module("metrics").compute(prepared.test.labels, pred_paths, prepared.space)
     warn_single_class(metrics, BASELINE)
     return {"name": "tfidf-logreg", "features": "char 1-3" if language == "zh" else "word 1-2 + char 2-4",
             "train_seconds": round(train_seconds, 2), "metrics": {"test": metrics}}

@@ -8,6 +8,14 @@ import pandas as pd
 
 from ecomtune.recipes.schema import DataConfig
 
+INDEPENDENT = True  # each column is a head of its own (no path): rare labels and single labels are checked per head
+
+
+def check_columns(data: DataConfig) -> None:
+    if not data.label_columns or len(data.label_columns) < 2 or data.label_column or data.path_column:
+        raise ValueError("`task: multitask` needs `data.label_columns` with 2 or more columns (one head each), "
+                         "e.g. `label_columns: [label, cat]`")
+
 
 def label_columns(data: DataConfig) -> list[str]:
     return list(data.label_columns)

@@ -14,8 +14,8 @@ import torch
 
 from ecomtune.errors import EcomtuneError, RunDirError
 from ecomtune.registry import Registry
-from ecomtune.runtimes import int8, onnx
-from ecomtune.runtimes import torch as torch_runtime
+from ecomtune.tasks.text.runtimes import int8, onnx
+from ecomtune.tasks.text.runtimes import torch as torch_runtime
 
 RUNTIMES: Registry = Registry("runtime")
 RUNTIMES.register("torch", torch_runtime.load)

@@ -1,0 +1,34 @@
+"""Task metrics of a text run on a labelled file (same columns as its recipe), or on its recipe's test split."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ecomtune.data.prepare import known_labelled
+from ecomtune.recipes.loader import recipe_of_run
+from ecomtune.registry import task
+from ecomtune.rundir import read_manifest
+from ecomtune.tasks.text.predict import ExpertModel
+
+
+def evaluate(run_dir: str | Path, data: str | Path | None = None, device: str = "auto", batch_size: int = 64,
+             noise: float | None = None, noise_seed: int = 42, precision: str | None = None,
+             model: ExpertModel | None = None) -> dict:
+    """Metrics of the run (`model`, if already loaded) on `data` or its test split. `noise` (e.g. 0.1) perturbs that
+    fraction of characters first (typos / similar Chinese characters)."""
+    manifest = read_manifest(run_dir)
+    recipe = recipe_of_run(run_dir, manifest)
+    # The run's own precision by default, so the numbers reproduce the manifest's.
+    model = model or ExpertModel.load(run_dir, device=device,
+                                      precision=precision or manifest["cost"].get("precision", "auto"))
+    texts, raw, unknown = known_labelled(recipe, model.space, data)
+    if noise is not None:
+        from ecomtune.data.noise import add_noise
+
+        texts = add_noise(texts, noise, noise_seed, recipe.language)
+    pred, _ = model.predict_arrays(texts, batch_size)
+    metrics = task(model.task).module("metrics").compute(model.space.encode(raw), pred, model.space)
+    if noise is not None:
+        metrics["noise"] = {"rate": noise, "seed": noise_seed}
+    metrics["rows"] = len(texts)
+    metrics["rows_with_unknown_labels"] = unknown
+    return metrics
