@@ -24,7 +24,7 @@ import ecomtune
 from ecomtune.data.prepare import prepare_data
 from ecomtune.recipes import load_recipe
 from ecomtune.rundir import versions
-from ecomtune.tasks.registry import TASKS
+from ecomtune.registry import task
 
 HERE = Path(__file__).resolve().parent
 RARE = "negative"
@@ -60,7 +60,7 @@ def argmax_test(run: Path, overrides: list[str]) -> dict:
     model = ecomtune.load(run)
     model.threshold = None
     pred, _ = model.predict_arrays(prepared.test.texts, recipe.training.eval_batch_size)
-    return TASKS.get("classify").metrics.compute(prepared.test.labels, pred, model.space)
+    return task("classify").module("metrics").compute(prepared.test.labels, pred, model.space)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ecomtune.errors import RunDirError
 from ecomtune.tasks.text.predict import ExpertModel
+from ecomtune.tasks.text.weights import save_model
 from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
 from ecomtune.rundir import (
     MANIFEST,
@@ -17,7 +18,6 @@ from ecomtune.rundir import (
     dir_size_mb,
     open_manifest,
     replacement,
-    save_model,
     write_config,
     write_manifest,
 )

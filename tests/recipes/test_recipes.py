@@ -12,10 +12,10 @@ BASE = {"name": "x", "task": "classify", "data": {"train": "a.csv", "text_column
 
 @pytest.mark.parametrize("name", preset_names())
 def test_every_preset_loads(name):
-    from ecomtune.families import family_part
+    from ecomtune.registry import task
 
     recipe = load_recipe(name)
-    assert type(recipe) is family_part(recipe.task, "recipe") and recipe.name == name
+    assert type(recipe) is task(recipe.task).part("recipe") and recipe.name == name
     if recipe.task in ("classify", "taxonomy", "multitask"):
         assert isinstance(recipe, Recipe)
 

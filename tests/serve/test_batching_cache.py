@@ -14,7 +14,7 @@ from ecomtune.deploy.serve.settings import ServeError, ServeSettings
 
 
 class FakeModel:
-    """pred = the text as an int; probs = one level of [1 - x/100, x/100]; records each call's size."""
+    """One result per text: (the text as an int, its probabilities [1 - x/100, x/100]); records each call's size."""
 
     def __init__(self, fail_on: str | None = None):
         self.calls: list[list[str]] = []
@@ -26,8 +26,7 @@ class FakeModel:
             raise RuntimeError(f"cannot read {self.fail_on}")
         if "99" in texts:  # a slow batch: later requests queue up behind it
             time.sleep(0.2)
-        x = np.array([int(t) for t in texts])
-        return x[:, None], [np.stack([1 - x / 100, x / 100], axis=1).astype(np.float32)]
+        return [(int(t), np.array([1 - int(t) / 100, int(t) / 100], dtype=np.float32)) for t in texts]
 
 
 def run(coro):
@@ -47,9 +46,9 @@ def test_concurrent_requests_are_merged_into_one_batch_in_order():
     requests = [[str(i)] for i in range(10)] + [["20", "21", "22"]]
     results = run(_submit_all(MicroBatcher(model, max_batch=32, max_wait_ms=200), requests))
     assert [len(c) for c in model.calls] == [13]  # everything arrived within the wait: one forward call
-    for texts, (pred, probs) in zip(requests, results):
-        assert pred[:, 0].tolist() == [int(t) for t in texts]
-        assert probs[0][:, 1] == pytest.approx([int(t) / 100 for t in texts])
+    for texts, result in zip(requests, results):
+        assert [pred for pred, _ in result] == [int(t) for t in texts]
+        assert [probs[1] for _, probs in result] == pytest.approx([int(t) / 100 for t in texts])
 
 
 def test_batches_never_exceed_max_batch_and_a_request_can_span_batches():
@@ -57,7 +56,7 @@ def test_batches_never_exceed_max_batch_and_a_request_can_span_batches():
     requests = [[str(i)] for i in range(6)] + [[str(i) for i in range(30, 37)]]
     results = run(_submit_all(MicroBatcher(model, max_batch=4, max_wait_ms=100), requests))
     assert [len(c) for c in model.calls] == [4, 4, 4, 1]
-    assert results[-1][0][:, 0].tolist() == list(range(30, 37))  # reassembled across three batches
+    assert [pred for pred, _ in results[-1]] == list(range(30, 37))  # reassembled across three batches
 
 
 def test_a_lone_client_does_not_wait_for_company_once_traffic_is_sequential():
@@ -79,7 +78,7 @@ def test_a_lone_client_does_not_wait_for_company_once_traffic_is_sequential():
 
     sequential, both = run(scenario())
     assert sequential < 0.3  # five 400 ms waits would be 2 s
-    assert [len(c) for c in model.calls] == [1] * 7 + [2] and [b[0][0, 0] for b in both] == [8, 9]
+    assert [len(c) for c in model.calls] == [1] * 7 + [2] and [b[0][0] for b in both] == [8, 9]
 
 
 def test_without_batching_each_request_runs_alone():
@@ -87,7 +86,7 @@ def test_without_batching_each_request_runs_alone():
     requests = [["1", "2"], ["3", "4", "5"], ["6"]]
     results = run(_submit_all(MicroBatcher(model, max_batch=2, max_wait_ms=100, enabled=False), requests))
     assert sorted(len(c) for c in model.calls) == [1, 2, 3]  # whole requests, even above max_batch
-    assert results[1][0][:, 0].tolist() == [3, 4, 5]
+    assert [pred for pred, _ in results[1]] == [3, 4, 5]
 
 
 def test_a_failing_batch_fails_its_requests_and_the_worker_keeps_serving():
@@ -99,11 +98,11 @@ def test_a_failing_batch_fails_its_requests_and_the_worker_keeps_serving():
         batcher.start()
         with pytest.raises(RuntimeError, match="cannot read 13"):
             await batcher.submit(["13"])
-        pred, _ = await batcher.submit(["7"])
+        result = await batcher.submit(["7"])
         await batcher.stop(5)
-        return pred
+        return result
 
-    assert run(scenario())[:, 0].tolist() == [7]
+    assert [pred for pred, _ in run(scenario())] == [7]
     assert len(errors) == 1
 
 
@@ -124,7 +123,7 @@ def test_stop_drains_queued_texts_without_waiting_out_max_wait():
         return await asyncio.gather(*pending)
 
     results = run(scenario())
-    assert [r[0][0, 0] for r in results] == [0, 1, 2, 3, 4]
+    assert [r[0][0] for r in results] == [0, 1, 2, 3, 4]
     assert sizes == [5]
 
 
@@ -137,7 +136,7 @@ def test_a_bad_text_in_a_merged_batch_fails_only_its_own_request():
     assert isinstance(results[1], RuntimeError) and "cannot read 13" in str(results[1])
     for texts, result in zip(requests, results):
         if "13" not in texts:
-            assert result[0][:, 0].tolist() == [int(t) for t in texts]
+            assert [pred for pred, _ in result] == [int(t) for t in texts]
     assert len(errors) == 2  # the merged batch, then the request that holds "13"
 
 

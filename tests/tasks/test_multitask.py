@@ -14,7 +14,7 @@ from ecomtune.data.prepare import prepare_data
 from ecomtune.errors import DataError
 from ecomtune.recipes.schema import Recipe
 from ecomtune.data.labels import LabelSpace
-from ecomtune.tasks.registry import TASKS
+from ecomtune.registry import task
 from tests.conftest import FILLER, NEG_EN, POS_EN
 
 CATS = {"dress": "clothes", "shoes": "footwear", "phone": "electronics"}
@@ -44,9 +44,9 @@ def _recipe(path, backbone, tmp_path, **data) -> dict:
 def test_decoding_is_an_independent_argmax_per_head():
     space = LabelSpace.from_rows(["label", "cat"], [("neg", "a"), ("pos", "b")])  # (pos, a) never seen
     logits = (torch.tensor([[0.0, 3.0]]), torch.tensor([[2.0, -1.0]]))
-    pred, probs = TASKS.get("multitask").model.decode(logits, space)
+    pred, probs = task("multitask").module("model").decode(logits, space)
     assert pred.tolist() == [[1, 0]]  # a combination the training rows never had: heads are independent
-    out = TASKS.get("multitask").model.describe(pred[0].tolist(), [p[0].tolist() for p in probs], space)
+    out = task("multitask").module("model").describe(pred[0].tolist(), [p[0].tolist() for p in probs], space)
     assert out["labels"] == {"label": "pos", "cat": "a"}
     assert out["scores"]["cat"] == pytest.approx(torch.tensor([2.0, -1.0]).softmax(0)[0].item())
 
@@ -55,12 +55,12 @@ def test_metrics_per_head_and_mean():
     space = LabelSpace.from_rows(["label", "cat"], [("neg", "a"), ("pos", "b"), ("neg", "c")])
     true = np.array([[0, 0], [1, 1], [0, 2], [1, 0]])
     pred = np.array([[0, 0], [1, 2], [1, 2], [1, 0]])
-    m = TASKS.get("multitask").metrics.compute(true, pred, space)
+    m = task("multitask").module("metrics").compute(true, pred, space)
     assert m["levels"]["label"]["accuracy"] == 0.75 and m["levels"]["cat"]["accuracy"] == 0.75
     assert m["accuracy"] == 0.75
     assert m["macro_f1"] == pytest.approx((m["levels"]["label"]["macro_f1"] + m["levels"]["cat"]["macro_f1"]) / 2)
     assert m["all_heads_accuracy"] == 0.5
-    assert TASKS.get("multitask").metrics.headline(m)["cat_accuracy"] == 0.75
+    assert task("multitask").module("metrics").headline(m)["cat_accuracy"] == 0.75
 
 
 def test_rare_labels_are_counted_per_column_not_per_combination(tmp_path, tiny_encoder):

@@ -16,7 +16,7 @@ from ecomtune.tasks.text.baseline import warn_single_class
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.recipes import load_recipe
 from ecomtune.data.labels import LabelSpace
-from ecomtune.tasks.registry import TASKS
+from ecomtune.registry import task
 from ecomtune.training.callbacks import CostMeter
 from tests.conftest import classify_recipe
 
@@ -180,11 +180,11 @@ def test_a_model_that_answers_one_label_for_every_row_is_warned_about(tiny_encod
 def test_single_class_warnings_name_the_level_and_need_several_true_labels():
     space = LabelSpace.from_rows(["L1", "L2"], [("A", "a1"), ("A", "a2"), ("B", "b1")])
     true = np.array([[0, 0], [0, 1], [1, 2]])
-    metrics = TASKS.get("taxonomy").metrics.compute(true, np.array([[0, 0]] * 3), space)
+    metrics = task("taxonomy").module("metrics").compute(true, np.array([[0, 0]] * 3), space)
     warn_single_class(metrics)
     assert [w.split(" for all")[0] for w in metrics["warnings"]] == ["the model predicts 'A' in 'L1'",
                                                                      "the model predicts 'a1' in 'L2'"]
-    one_label = TASKS.get("classify").metrics.compute(np.zeros((4, 1), int), np.zeros((4, 1), int),
+    one_label = task("classify").module("metrics").compute(np.zeros((4, 1), int), np.zeros((4, 1), int),
                                                       LabelSpace(["y"], [["neg", "pos"]]))
     warn_single_class(one_label)  # the rows hold one label: answering it every time is right, not degenerate
     assert "warnings" not in one_label

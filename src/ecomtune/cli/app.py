@@ -56,6 +56,7 @@ def _register() -> None:
         recommend,
         search,
         serve,
+        tasks,
         train,
     )
 

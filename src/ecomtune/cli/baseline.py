@@ -10,7 +10,8 @@ from ecomtune.console import console
 
 @app.command()
 def baseline(recipe: str = typer.Argument(..., help="A recipe YAML file or a preset name."), overrides: list[str] = SET):
-    """Train TF-IDF + logistic regression on the recipe's split: the number a fine-tune must beat.
+    """The task's simple baseline on the recipe's split (TF-IDF + logistic regression for text, most-popular for
+    recommendation, BM25 for search): the number a fine-tune must beat.
 
     Example: ecomtune baseline sentiment-zh
     """
@@ -18,5 +19,7 @@ def baseline(recipe: str = typer.Argument(..., help="A recipe YAML file or a pre
     from ecomtune.cli.show import metrics_table
 
     result = run_baseline(recipe, overrides)
-    console.print(metrics_table(result["metrics"]["test"], title=f"{result['name']} ({result['features']}) on test"))
-    console.print(f"trained in {result['train_seconds']:.1f}s")
+    features = f" ({result['features']})" if result.get("features") else ""
+    console.print(metrics_table(result["metrics"]["test"], title=f"{result['name']}{features} on test"))
+    if result.get("train_seconds") is not None:
+        console.print(f"trained in {result['train_seconds']:.1f}s")

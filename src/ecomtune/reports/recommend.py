@@ -18,6 +18,9 @@ def _table(rows: dict[str, dict]) -> list[str]:
 def write_recommend_report(run_dir: Path, manifest: dict) -> None:
     run_dir = Path(run_dir)
     metrics = {k: v for k, v in manifest["metrics"].items() if isinstance(v, dict) and v.get("cases")}
+    baseline = manifest.get("baseline")
+    if baseline and (base_test := baseline.get("metrics", {}).get("test")):
+        metrics[f"test, {baseline['name']} baseline"] = base_test
     history = manifest.get("history") or []
     plot = run_dir / "plots" / "learning_curve.png"
     metric = manifest["recipe"]["evaluation"]["metric"]
@@ -37,10 +40,12 @@ def write_recommend_report(run_dir: Path, manifest: dict) -> None:
             f"Recommender: {what}; {data['users']} users, {data['items']} items "
             f"({data['cold_items']} held out as cold-start items).", "",
             f"Protocol: {manifest['protocol']}.", "", *_table(metrics), "",
+            *([f"Baseline: {baseline['name']} ({baseline.get('features', '')}), same split and protocol.", ""]
+              if baseline else []),
             f"Cost: {cost['trainable_params']:,} trainable parameters, trained {cost['train_seconds']:.0f} s "
             f"({cost['epochs']} epochs, {cost['train_samples_per_second']} samples/s), full-ranking test "
             f"evaluation {cost['full_ranking_eval_seconds']:.1f} s ({cost['eval_users_per_second']:.0f} users/s), "
-            f"model {cost['model_size_mb']} MB.", "",
+            f"peak memory {cost.get('peak_memory_mb')} MB, model {cost['model_size_mb']} MB.", "",
             "```bash", f"ecomtune recommend {run_dir.name} --user-history ITEM,ITEM,ITEM --k 10", "```", ""]
     if history:
         card += ["![learning curve](plots/learning_curve.png)", ""]

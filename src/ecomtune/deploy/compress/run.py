@@ -19,8 +19,8 @@ from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.tasks.text.predict import ExpertModel
 from ecomtune.recipes import Recipe
 from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
+from ecomtune.tasks.text.weights import LABELS
 from ecomtune.rundir import (
-    LABELS,
     MANIFEST,
     MARKER,
     check_replaceable,

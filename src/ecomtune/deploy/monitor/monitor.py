@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .profile import bin_rows, check_profile, has_profile, load_profile
+from ecomtune.tasks.text.profile import bin_rows, check_profile, has_profile, load_profile
 from .psi import DRIFT, SMOOTHING, WARN, psi, verdict
 
 COLLECTING, OK, RETRAIN = "collecting", "ok", "fine-tune again"

@@ -8,7 +8,7 @@ from ecomtune.data.readers import read_table
 from ecomtune.errors import DataError
 
 from .monitor import check_drift
-from .profile import PROFILE, ensure_profile
+from ecomtune.tasks.text.profile import PROFILE, ensure_profile
 from .psi import DRIFT, WARN
 
 

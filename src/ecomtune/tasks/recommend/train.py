@@ -1,18 +1,18 @@
-"""The recommendation recipe, top to bottom: read + split -> embed item text -> train -> full-ranking evaluation
--> save the run directory.
+"""The recommendation recipe, top to bottom: setup (read + split, embed item text, build) -> train -> evaluate
+(full ranking, and the most-popular baseline) -> save the run directory.
 
 Training runs epochs of the model's own batches (sasrec: users; two_tower: (prefix, next item) pairs); every
 `evaluate_every` epochs it scores a seeded sample of validation users with full ranking, keeps the best weights and
 stops after `patience` evaluations without improvement. Each evaluation writes `checkpoints/` (weights, optimizer,
-history), so an interrupted run continues with `--resume`; they are removed when the run completes.
+history, cost so far: training.loop), so an interrupted run continues with `--resume`; they are removed when the
+run completes.
 """
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import time
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +23,18 @@ from ecomtune.console import say
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
 from ecomtune.retrieval.ranking import ranking_metrics, target_ranks
-from ecomtune.rundir import dir_size_mb, open_recipe_run, read_manifest, versions, write_manifest
+from ecomtune.rundir import Manifest, RunFolder, dir_size_mb, open_recipe_run, read_manifest, write_manifest
 from ecomtune.tasks.recommend import item_text
 from ecomtune.tasks.recommend.batching import left_pad
 from ecomtune.tasks.recommend.data import RecData, Split, load_data
 from ecomtune.tasks.recommend.models import build
 from ecomtune.tasks.recommend.recipe import RecommendRecipe
 from ecomtune.training.device import resolve_device
+from ecomtune.training.loop import CHECKPOINTS, load_checkpoint, save_checkpoint, save_weights
+from ecomtune.training.meter import Meter
 
-CHECKPOINTS = "checkpoints"
+PROTOCOL = ("leave-one-out (last item test, second-to-last validation), full ranking over every item, history "
+            "items excluded, ties counted against the target")
 
 
 @torch.inference_mode()
@@ -57,159 +60,247 @@ def evaluate_split(model, split: Split, ks, exclude_history: bool = True, device
     return ranking_metrics(ranks, ks), ranks
 
 
+def most_popular(data: RecData, recipe: RecommendRecipe) -> dict:
+    """The baseline: every user gets the items ranked by their training-interaction count (same protocol)."""
+    start = time.perf_counter()
+    counts = np.bincount(np.concatenate([np.zeros(0, np.int64), *data.train]), minlength=data.n_items + 1)
+    popularity = torch.as_tensor(counts, dtype=torch.float32)[None]
+    ranks = target_ranks(lambda rows: popularity.repeat(len(data.test.targets[rows]), 1), data.test.histories,
+                         data.test.targets, recipe.evaluation.exclude_history)
+    return {"name": "most-popular", "features": "training-interaction count per item",
+            "train_seconds": round(time.perf_counter() - start, 2),
+            "metrics": {"test": ranking_metrics(ranks, recipe.evaluation.ks)}}
+
+
+def baseline(recipe: RecommendRecipe) -> dict:
+    """The most-popular baseline on the recipe's split (`ecomtune baseline`): the number a recommender must beat."""
+    return most_popular(load_data(recipe.data, need_text=False), recipe)
+
+
 def _sample(split: Split, n: int | None, seed: int) -> Split:
     if not n or len(split) <= n:
         return split
     return split.subset(sorted(np.random.default_rng(seed).choice(len(split), n, replace=False).tolist()))
 
 
+@dataclass
+class _Run:
+    """What `setup` builds and `fit`, `evaluate` and `save` share."""
+
+    recipe: RecommendRecipe
+    folder: RunFolder
+    data: RecData
+    device: torch.device
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    encoder: tuple | None  # (tokenizer, backbone, pooling) of text models
+    profiles: torch.Tensor | None
+    validation: Split
+    state: dict  # the loop's: epoch, step, best, bad, history (a checkpoint keeps it)
+    meter: Meter
+    embed_seconds: float
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.folder.path / CHECKPOINTS
+
+
 def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
     """Train a recommendation recipe end to end; returns the run directory."""
+    run = setup(recipe, resume)
+    fit(run)
+    return save(run, evaluate(run))
+
+
+def setup(recipe: RecommendRecipe, resume: bool) -> _Run:
+    """Seed; read and split the data (before the run folder: bad data leaves nothing); embed item text; build the
+    model and its optimizer; with `resume`, continue from the last checkpoint."""
     t, m = recipe.training, recipe.model
     torch.manual_seed(t.seed)
     say("reading interactions")
-    data = load_data(recipe.data, need_text=recipe.uses_text)  # before the run folder: bad data leaves nothing
+    data = load_data(recipe.data, need_text=recipe.uses_text)
     if recipe.uses_text:  # an unknown encoder fails before the run folder exists
         from ecomtune.backbones import resolve_backbone
 
         resolve_backbone(m.text_encoder)
     folder = open_recipe_run(recipe, resume)
-    run_dir = folder.path
     for note in data.notes:
         say(f"  note: {note}")
     summary = data.summary()
     say(f"  {summary['users']} users, {summary['items']} items ({summary['cold_items']} held out as cold), "
         f"{summary['train_interactions']} training interactions")
     device = resolve_device(t.device)
-    encoder = text = None
+    encoder, text, profiles, embed_seconds = _embed_text(recipe, data, device)
+    model = build(recipe, data.n_items, text).to(device)
+    model.profile_table = profiles
+    if m.type == "two_tower" and m.finetune != "frozen":
+        _attach_encoder(model, encoder, data, recipe, device)
+    optimizer = _optimizer(model, recipe)
+    state = {"epoch": 0, "step": 0, "best": -1.0, "bad": 0, "history": []}
+    restored = load_checkpoint(folder.path / CHECKPOINTS, optimizer) if resume else None
+    if restored:
+        model.load_state_dict(restored[0], strict=False)
+        state |= restored[1]  # keys a checkpoint lacks keep their start values
+        say(f"resuming at epoch {state['epoch']:g} (best {recipe.evaluation.metric} {state['best']:.4f})")
+    meter = Meter(device, state.pop("meter", state))  # older checkpoints kept train_seconds / samples in state
+    return _Run(recipe, folder, data, device, model, optimizer, encoder, profiles,
+                _sample(data.validation, t.max_eval_users, t.seed), state, meter, embed_seconds)
+
+
+def _embed_text(recipe, data: RecData, device) -> tuple:
+    """(encoder, item text embeddings, user profile embeddings, seconds) — Nones for ID-only models."""
+    m = recipe.model
+    encoder = text = profiles = None
     start = time.perf_counter()
     if recipe.uses_text:
         say(f"embedding {data.n_items} item texts with {m.text_encoder}")
         encoder = item_text.load_encoder(m.text_encoder)
         text = item_text.encode_texts(*encoder, data.item_texts, m.text_max_length, device=device, progress=True)
-    profiles = None
     if data.user_texts is not None:
         say(f"embedding {sum(map(bool, data.user_texts))} user profiles with {m.text_encoder}")
         profiles = item_text.encode_profiles(*encoder, data.user_texts, m.text_max_length, device=device)
-    embed_seconds = time.perf_counter() - start
-    model = build(recipe, data.n_items, text).to(device)
-    model.profile_table = profiles
-    if m.type == "two_tower" and m.finetune != "frozen":
-        _attach_encoder(model, encoder, data, recipe, device)
-    trainable = torch.as_tensor(data.trainable_mask(), device=device)
-    optimizer = _optimizer(model, recipe)
-    val = _sample(data.validation, t.max_eval_users, t.seed)
-    # train_seconds / samples / step add up over the parts of an interrupted run (the checkpoint keeps them)
-    state = {"epoch": 0, "step": 0, "best": -1.0, "bad": 0, "history": [], "train_seconds": 0.0, "samples": 0}
-    ckpt = run_dir / CHECKPOINTS
-    if resume and (ckpt / "state.json").exists():
-        state |= _load_checkpoint(ckpt, model, optimizer)  # keys a checkpoint lacks keep their start values
-        say(f"resuming at epoch {state['epoch']:g} (best {recipe.evaluation.metric} {state['best']:.4f})")
-    steps_per_epoch = model.steps_per_epoch(data.train, t.batch_size)
+    return encoder, text, profiles, time.perf_counter() - start
+
+
+def fit(run: _Run) -> None:
+    """Epochs of training batches, validating (and checkpointing) every `evaluate_every` epochs until the last
+    step, the time budget or early stopping."""
+    t, m, state, model = run.recipe.training, run.recipe.model, run.state, run.model
+    trainable = torch.as_tensor(run.data.trainable_mask(), device=run.device)
+    steps_per_epoch = model.steps_per_epoch(run.data.train, t.batch_size)
     total_steps = int(np.ceil(t.epochs * steps_per_epoch))
     eval_steps = max(1, int(round(t.evaluate_every * steps_per_epoch)))
     rng = np.random.default_rng(t.seed + state["step"])
-    say(f"training {m.type} ({m.item_embedding if m.type == 'sasrec' else m.finetune}) on {device.type}: "
-        f"{total_steps} steps, validating every {eval_steps} on {len(val)} users")
-    tic = time.perf_counter()
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from ecomtune.console import console
-
+    say(f"training {m.type} ({m.item_embedding if m.type == 'sasrec' else m.finetune}) on {run.device.type}: "
+        f"{total_steps} steps, validating every {eval_steps} on {len(run.validation)} users")
     stop = state["step"] >= total_steps
-    with Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                  TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=True,
-                  disable=_quiet()) as bar:
-        task = bar.add_task("train", total=total_steps, completed=state["step"], info="")
+    with _bar(total_steps, state["step"]) as advance, run.meter as meter:
         while not stop:
             model.train()
-            for batch in model.training_batches(data.train, t.batch_size, rng):
-                batch = {k: v.to(device) for k, v in batch.items()}
-                loss = model.loss(batch, trainable)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-                optimizer.step()
-                state["step"] += 1
-                state["samples"] += len(batch["targets"])
-                if model.config["type"] == "two_tower" and model.encoder is not None \
-                        and state["step"] % t.refresh_every == 0:
-                    _refresh(model, device)
-                bar.update(task, advance=1, info=f"loss {loss.item():.3f}")
-                over_budget = t.max_minutes and state["train_seconds"] + time.perf_counter() - tic > 60 * t.max_minutes
+            for batch in model.training_batches(run.data.train, t.batch_size, rng):
+                loss = _step(run, {k: v.to(run.device) for k, v in batch.items()}, trainable)
+                advance(f"loss {loss:.3f}")
+                over_budget = bool(t.max_minutes) and meter.seconds > 60 * t.max_minutes
                 if state["step"] % eval_steps == 0 or state["step"] >= total_steps or over_budget:
-                    state["train_seconds"] += time.perf_counter() - tic
-                    metrics, _ = evaluate_split(model, val, recipe.evaluation.ks, recipe.evaluation.exclude_history,
-                                                 profiles=profiles)
-                    tic = time.perf_counter()
+                    meter.stop()  # validation is not training time
                     state["epoch"] = round(state["step"] / steps_per_epoch, 3)
-                    value = metrics[recipe.evaluation.metric]
-                    state["history"].append({"epoch": state["epoch"], "step": state["step"], "loss": loss.item(),
-                                             **{f"val_{k}": v for k, v in metrics.items() if k != "cases"}})
-                    improved = value > state["best"]
-                    if improved:
-                        state["best"], state["bad"] = value, 0
-                        save_file(_weights(model), str(run_dir / "best.safetensors"))
-                    else:
-                        state["bad"] += 1
-                    bar.update(task, info=f"val {recipe.evaluation.metric} {value:.4f} (best {state['best']:.4f})")
-                    say(f"  epoch {state['epoch']:.2f}: loss {loss.item():.4f}, validation "
-                        f"{recipe.evaluation.metric} {value:.4f}{' *' if improved else ''}")
-                    _save_checkpoint(ckpt, model, optimizer, state)
-                    if over_budget:
-                        say(f"  time budget reached ({t.max_minutes:g} min of training)")
-                        stop = True
-                    elif t.patience and state["bad"] >= t.patience:
-                        say(f"  early stop: no better validation {recipe.evaluation.metric} for {t.patience} "
-                            "evaluations")
-                        stop = True
-                if stop or state["step"] >= total_steps:
-                    stop = True
-                    break
-    model.load_state_dict(load_file(str(run_dir / "best.safetensors")), strict=False)
+                    stop = _validate(run, loss, over_budget) or state["step"] >= total_steps
+                    if stop:
+                        break
+                    meter.start()
+
+
+def _step(run: _Run, batch: dict, trainable: torch.Tensor) -> float:
+    loss = run.model.loss(batch, trainable)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), 5.0)
+    run.optimizer.step()
+    run.state["step"] += 1
+    run.meter.count(len(batch["targets"]))
+    if run.model.config["type"] == "two_tower" and run.model.encoder is not None \
+            and run.state["step"] % run.recipe.training.refresh_every == 0:
+        _refresh(run.model, run.device)
+    return loss.item()
+
+
+def _validate(run: _Run, loss: float, over_budget: bool) -> bool:
+    """Score the validation sample, keep the best weights, checkpoint; True when training should stop."""
+    t, metric, state = run.recipe.training, run.recipe.evaluation.metric, run.state
+    metrics, _ = evaluate_split(run.model, run.validation, run.recipe.evaluation.ks,
+                                run.recipe.evaluation.exclude_history, profiles=run.profiles)
+    value = metrics[metric]
+    state["history"].append({"epoch": state["epoch"], "step": state["step"], "loss": loss,
+                             **{f"val_{k}": v for k, v in metrics.items() if k != "cases"}})
+    improved = value > state["best"]
+    if improved:
+        state["best"], state["bad"] = value, 0
+        save_weights(run.folder.path / "best.safetensors", _weights(run.model))
+    else:
+        state["bad"] += 1
+    say(f"  epoch {state['epoch']:.2f}: loss {loss:.4f}, validation {metric} {value:.4f}{' *' if improved else ''}")
+    save_checkpoint(run.checkpoints, _weights(run.model), run.optimizer, {**state, "meter": run.meter.state_dict()})
+    if over_budget:
+        say(f"  time budget reached ({t.max_minutes:g} min of training)")
+        return True
+    if t.patience and state["bad"] >= t.patience:
+        say(f"  early stop: no better validation {metric} for {t.patience} evaluations")
+        return True
+    return False
+
+
+def evaluate(run: _Run) -> dict:
+    """The best weights on the test split (full ranking; cold / warm targets apart) and the most-popular
+    baseline; returns the manifest's metrics, baseline and the measured numbers."""
+    recipe, model, data = run.recipe, run.model, run.data
+    model.load_state_dict(load_file(str(run.folder.path / "best.safetensors")), strict=False)
     trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)  # incl. a fine-tuned encoder
     if model.config["type"] == "two_tower" and model.encoder is not None:
-        _refresh(model, device)  # the saved cache comes from the final encoder
-        encoder = _finished_encoder(model, recipe)
+        _refresh(model, run.device)  # the saved cache comes from the final encoder
+        run.encoder = _finished_encoder(model, recipe)
     say("evaluating on the test split (full ranking over every item)")
     tic = time.perf_counter()
     test, ranks = evaluate_split(model, data.test, recipe.evaluation.ks, recipe.evaluation.exclude_history,
-                                 profiles=profiles)
+                                 profiles=run.profiles)
     eval_seconds = time.perf_counter() - tic
-    metrics = {"test": test, "validation_best": state["best"]}
+    metrics = {"test": test, "validation_best": run.state["best"]}
     if len(data.cold):
         cold_rows = np.flatnonzero(np.isin(data.test.targets, data.cold))
         metrics["test_cold"] = ranking_metrics(ranks[cold_rows], recipe.evaluation.ks)
         metrics["test_warm"] = ranking_metrics(np.delete(ranks, cold_rows), recipe.evaluation.ks)
-    cost = {"trainable_params": trainable_params,
+    popular = most_popular(data, recipe)
+    shown = [k for k in ("hr@10", "ndcg@10", "mrr") if k in test] or [recipe.evaluation.metric]
+    say("  test " + ", ".join(f"{k} {test[k]:.4f} (most-popular {popular['metrics']['test'][k]:.4f})"
+                              for k in shown))
+    return {"metrics": metrics, "baseline": popular, "eval_seconds": eval_seconds,
+            "trainable_params": trainable_params}
+
+
+def save(run: _Run, result: dict) -> Path:
+    """model/ (weights, config, items, encoder), the manifest with its cost, the card and report; the checkpoints
+    go, and a run that replaces another is swapped in."""
+    recipe, model, data, run_dir = run.recipe, run.model, run.data, run.folder.path
+    save_run(run_dir, model, data, run.encoder)
+    cost = {**run.meter.summary(), "trainable_params": result["trainable_params"],
             "total_params": sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers()),
-            "train_seconds": round(state["train_seconds"], 1), "text_embedding_seconds": round(embed_seconds, 1),
-            "train_samples_per_second": round(state["samples"] / max(state["train_seconds"], 1e-9), 1)
-            if state["samples"] else None,
-            "steps": state["step"], "epochs": state["epoch"],
-            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "full_ranking_eval_seconds": round(eval_seconds, 2),
-            "eval_users_per_second": round(len(data.test) / eval_seconds, 1), "device": device.type}
-    save_run(run_dir, model, data, encoder)
-    cost["model_size_mb"] = round(dir_size_mb(run_dir / "model"), 1)
-    manifest = {
-        "ecomtune_version": versions()["ecomtune"],
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "name": recipe.name, "task": "recommend", "language": recipe.language,
-        "description": recipe.description, "model": model.config,
-        "backbone": {"name": m.text_encoder} if recipe.uses_text else None,
-        "recipe": recipe_to_store(recipe, folder.final),
-        "data": {"files": {"interactions": Path(recipe.data.interactions).name,
-                           **({"items": Path(recipe.data.items).name} if recipe.data.items else {})}, **summary},
-        "protocol": "leave-one-out (last item test, second-to-last validation), full ranking over every item, "
-                    "history items excluded, ties counted against the target",
-        "metrics": metrics, "cost": cost, "history": state["history"], "versions": versions(),
-    }
+            "model_size_mb": round(dir_size_mb(run_dir / "model"), 1), "device": run.device.type,
+            "steps": run.state["step"],
+            "inference_samples_per_second": round(len(data.test) / result["eval_seconds"], 1),
+            "epochs": run.state["epoch"], "text_embedding_seconds": round(run.embed_seconds, 1),
+            "full_ranking_eval_seconds": round(result["eval_seconds"], 2),
+            "eval_users_per_second": round(len(data.test) / result["eval_seconds"], 1)}
+    files = {"interactions": Path(recipe.data.interactions).name,
+             **({"items": Path(recipe.data.items).name} if recipe.data.items else {})}
+    manifest = Manifest(
+        name=recipe.name, task="recommend", language=recipe.language, description=recipe.description,
+        backbone={"name": recipe.model.text_encoder} if recipe.uses_text else None,
+        recipe=recipe_to_store(recipe, run.folder.final), data={"files": files, **data.summary()},
+        metrics=result["metrics"], cost=cost, baseline=result["baseline"], history=run.state["history"],
+        extra={"model": model.config, "protocol": PROTOCOL})
     (run_dir / "best.safetensors").unlink(missing_ok=True)
-    write_manifest(run_dir, {k: v for k, v in manifest.items() if v is not None})
-    _write_card_and_plot(run_dir, manifest)
-    shutil.rmtree(ckpt, ignore_errors=True)
-    return folder.finish()
+    write_manifest(run_dir, manifest)
+    _write_card_and_plot(run_dir, manifest.to_dict())
+    shutil.rmtree(run.checkpoints, ignore_errors=True)
+    return run.folder.finish()
+
+
+def _bar(total: int, done: int):
+    """A progress bar of training steps; returns a context whose value advances it by one step with a note."""
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ecomtune.console import console
+
+    @contextmanager
+    def bar():
+        with Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                      TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=True,
+                      disable=_quiet()) as progress:
+            task = progress.add_task("train", total=total, completed=done, info="")
+            yield lambda info: progress.update(task, advance=1, info=info)
+
+    return bar()
 
 
 def _quiet() -> bool:
@@ -268,21 +359,6 @@ def _weights(model) -> dict[str, torch.Tensor]:
          for k, v in model.encoder_model.state_dict().items()} if hasattr(model, "encoder_model") else {})
 
 
-def _save_checkpoint(ckpt: Path, model, optimizer, state: dict) -> None:
-    ckpt.mkdir(parents=True, exist_ok=True)
-    save_file(_weights(model), str(ckpt / "model.safetensors.tmp"))
-    torch.save(optimizer.state_dict(), ckpt / "optimizer.pt.tmp")  # internal to the run, removed when it ends
-    (ckpt / "model.safetensors.tmp").replace(ckpt / "model.safetensors")
-    (ckpt / "optimizer.pt.tmp").replace(ckpt / "optimizer.pt")
-    (ckpt / "state.json").write_text(json.dumps(state), encoding="utf-8")
-
-
-def _load_checkpoint(ckpt: Path, model, optimizer) -> dict:
-    model.load_state_dict(load_file(str(ckpt / "model.safetensors")), strict=False)
-    optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-    return json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
-
-
 def save_run(run_dir: Path, model, data: RecData, encoder) -> None:
     """model/: config.json, weights.safetensors (incl. the item text embeddings), items.jsonl, encoder/ (text)."""
     target = run_dir / "model"
@@ -325,4 +401,4 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     return metrics
 
 
-__all__ = ["RecipeError", "evaluate_run", "evaluate_split", "train"]
+__all__ = ["RecipeError", "baseline", "evaluate_run", "evaluate_split", "train"]
