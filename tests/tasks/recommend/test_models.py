@@ -110,12 +110,13 @@ def test_two_tower_lora_trains_the_encoder_and_saves_it_merged(toy_rec, tiny_enc
 
 def test_interrupted_run_resumes(toy_rec, monkeypatch):
     from ecomtune.tasks.recommend import train as train_module
+    from ecomtune.training import meter as meter_module
 
-    clock = itertools.count()  # every reading of the clock is one second later: each validation interval is 1 s
-    monkeypatch.setattr(train_module, "time", SimpleNamespace(perf_counter=lambda: float(next(clock))))
+    clock = itertools.count()  # every reading of the clock is one second later: each training interval is 1 s
+    monkeypatch.setattr(meter_module, "time", SimpleNamespace(perf_counter=lambda: float(next(clock))))
     recipe = rec_recipe(toy_rec, {"type": "sasrec"}, epochs=4, evaluate_every=1)
     calls = {"n": 0}
-    original = train_module._save_checkpoint
+    original = train_module.save_checkpoint
 
     def crash_after_two(*args):
         original(*args)
@@ -123,13 +124,16 @@ def test_interrupted_run_resumes(toy_rec, monkeypatch):
         if calls["n"] == 2:
             raise RuntimeError("simulated power cut")
 
-    monkeypatch.setattr(train_module, "_save_checkpoint", crash_after_two)
+    monkeypatch.setattr(train_module, "save_checkpoint", crash_after_two)
     with pytest.raises(RuntimeError, match="power cut"):
         ecomtune.train(recipe)
     run_dir = __import__("pathlib").Path(recipe["output"]["dir"])
     state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
     assert state["epoch"] == 2 and len(state["history"]) == 2
-    monkeypatch.setattr(train_module, "_save_checkpoint", original)
+    assert state["meter"]["train_seconds"] == 2.0 and state["meter"]["train_samples"] == 2 * 240
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "model-2.safetensors", "state.json", "trainer-2.pt"]  # the first checkpoint's files are gone
+    monkeypatch.setattr(train_module, "save_checkpoint", original)
     run = ecomtune.train(recipe, resume=True)
     manifest = json.loads((run / "manifest.json").read_text())
     assert [h["epoch"] for h in manifest["history"]] == [1, 2, 3, 4]
@@ -137,6 +141,35 @@ def test_interrupted_run_resumes(toy_rec, monkeypatch):
     # the cost covers both parts: 4 epochs of 240 users (8 steps of 32 each) in 4 one-second intervals
     cost = manifest["cost"]
     assert (cost["steps"], cost["train_seconds"], cost["train_samples_per_second"]) == (32, 4.0, 240.0)
+    assert cost["peak_memory_mb"] > 0
+
+
+def test_manifest_cost_and_most_popular_baseline(toy_rec):
+    from ecomtune.rundir import COST_FIELDS
+    from ecomtune.tasks.recommend.data import load_data
+    from ecomtune.tasks.recommend.train import baseline
+
+    recipe = load_recipe(rec_recipe(toy_rec, {"type": "sasrec"}, epochs=1, evaluate_every=1))
+    run = ecomtune.train(recipe)
+    manifest = json.loads((run / "manifest.json").read_text())
+    cost = manifest["cost"]
+    assert set(COST_FIELDS) <= set(cost) and cost["steps"] == 8 and cost["device"] == "cpu"
+    assert cost["inference_samples_per_second"] > 0 and cost["train_samples_per_second"] > 0
+    popular = manifest["baseline"]
+    assert popular["name"] == "most-popular" and popular == {**baseline(recipe), "train_seconds":
+                                                             popular["train_seconds"]}
+    # by hand: rank the items by training count, drop each user's history, find the target
+    data = load_data(recipe.data, need_text=False)
+    counts = np.bincount(np.concatenate(data.train), minlength=data.n_items + 1).astype(float)
+    hits = []
+    for history, target in zip(data.test.histories, data.test.targets):
+        scores = counts.copy()
+        scores[0] = -np.inf
+        scores[[h for h in history if h != target]] = -np.inf
+        hits.append((scores >= scores[target]).sum() - 1 < 10)
+    assert popular["metrics"]["test"]["hr@10"] == pytest.approx(np.mean(hits))
+    card = (run / "README.md").read_text()
+    assert "most-popular baseline" in card and f"{popular['metrics']['test']['hr@10']:.4f}" in card
 
 
 def test_recipe_errors_name_the_key(toy_rec):
