@@ -69,8 +69,11 @@ def evaluate(run_dir: str | Path, data: str | Path | None = None, device: str = 
 
 def task_table() -> list[dict]:
     """The registered tasks: name, summary, endpoint and bundled presets (`ecomtune tasks`)."""
-    return [{"task": t.name, "summary": t.summary, "endpoint": t.endpoint, "presets": t.presets}
-            for _, t in tasks().items()]
+    from ecomtune.recipes.loader import preset_tasks
+
+    presets = preset_tasks()
+    return [{"task": t.name, "summary": t.summary, "endpoint": t.endpoint,
+             "presets": [p for p, name in presets.items() if name == t.name]} for _, t in tasks().items()]
 
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path,

@@ -90,13 +90,6 @@ class Task:
         """One of the task folder's modules (`recipe`, `data`, `model`, `metrics`, `predict`, ...)."""
         return importlib.import_module(f"ecomtune.tasks.{self.name}.{name}")
 
-    @property
-    def presets(self) -> list[str]:
-        """The bundled presets whose recipe has this task."""
-        from ecomtune.recipes.loader import preset_tasks
-
-        return [name for name, task in preset_tasks().items() if task == self.name]
-
 
 TASKS: Registry[Task] = Registry("task")
 _discovered = False

@@ -8,7 +8,7 @@ import torch
 from ecomtune.tasks.classify import metrics as cm
 from ecomtune.tasks.classify import model as cmodel
 from ecomtune.data.labels import LabelSpace
-from ecomtune.tasks.text.network import pool
+from ecomtune.backbones.encode import pool
 from ecomtune.tasks.taxonomy import metrics as tm
 from ecomtune.tasks.taxonomy import model as tmodel
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from ecomtune.tasks.text.predict import length_sorted_batches
-from ecomtune.tasks.text.network import pool
+from ecomtune.backbones.encode import length_sorted_batches
+from ecomtune.backbones.encode import pool
 
 
 def load_encoder(name_or_path: str):

@@ -141,9 +141,9 @@ class Recommender:
 
     def evaluate(self, data=None, **options) -> dict:
         """Full-ranking metrics on the recipe's test split (see `ecomtune.evaluate`)."""
-        from ecomtune.tasks.recommend.train import evaluate_run
+        from ecomtune.registry import task
 
-        return evaluate_run(self.run_dir, data, device=str(self.device))
+        return task("recommend").part("evaluate")(self.run_dir, data, device=str(self.device))
 
     def recommend(self, history: list[str], k: int = 10, exclude_history: bool = True,
                   profile: str | None = None) -> list[dict]:

@@ -58,7 +58,7 @@ class TwoTower(nn.Module):
         """Item-tower outputs of `ids`, through the encoder (with gradients) when it is being fine-tuned."""
         if self.encoder is None:
             return self.item_proj(self.text[ids])
-        from ecomtune.tasks.text.predict import length_sorted_batches
+        from ecomtune.backbones.encode import length_sorted_batches
         from ecomtune.tasks.recommend.item_text import embed
 
         tokenizer, model, pooling, texts, max_length = self.encoder

@@ -23,8 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ecomtune.tasks.text.network import pool
+from ecomtune.backbones.encode import pool
 from ecomtune.tasks.search.data import QuerySet
+from ecomtune.training.loop import load_checkpoint, save_checkpoint
+from ecomtune.training.meter import Meter
 
 
 class BiEncoder:
@@ -141,61 +143,124 @@ def mine_hard_negatives(query_vectors: np.ndarray, index, queries: QuerySet, min
     return out
 
 
+class StepLoop:
+    """What a training loop carries from step to step, and a checkpoint keeps so a resumed run continues exactly
+    where it stopped: the step, the batch RNG, the shuffled order not yet used, the recent losses and the loss
+    history."""
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+        self.step = 0
+        self.order: list[int] = []
+        self.losses: list[float] = []
+        self.history: list[dict] = []
+
+    def batch(self, n: int, size: int) -> list[int]:
+        """The next `size` of `n` examples, from shuffled passes over all of them."""
+        if len(self.order) < size:
+            self.order += self.rng.sample(range(n), n)
+        batch, self.order = self.order[:size], self.order[size:]
+        return batch
+
+    def state_dict(self) -> dict:
+        version, internal, gauss = self.rng.getstate()
+        return {"step": self.step, "order": self.order, "losses": self.losses[-10:], "history": self.history,
+                "rng": [version, list(internal), gauss]}
+
+    def load_state_dict(self, state: dict) -> None:
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        self.step, self.order = state["step"], list(state["order"])
+        self.losses, self.history = list(state["losses"]), list(state["history"])
+
+
+def fit_steps(label: str, model, optimizer, scheduler, loop: StepLoop, steps: int, steps_per_epoch: int,
+              loss_of, meter: Meter, checkpoints: Path | None = None, every_minutes: float | None = None) -> None:
+    """`loss_of()` -> (loss, samples) and one optimizer step, from `loop.step` to `steps`. With `checkpoints`, it
+    first continues from the checkpoint there, then writes one at each epoch's end, every `every_minutes` and at
+    the last step (so a run resumed after this loop finished skips it)."""
+    if checkpoints is not None and (restored := load_checkpoint(checkpoints, optimizer, scheduler)):
+        weights, state = restored
+        model.load_state_dict(weights)
+        loop.load_state_dict(state)
+        meter.load_state_dict(state["meter"])
+    model.train()
+    saved = time.monotonic()
+    with _progress(label, steps) as advance, meter:
+        advance(loop.step)
+        while loop.step < steps:
+            loss, samples = loss_of()
+            train_step(loss, model, optimizer, scheduler, loop, steps, advance)
+            meter.count(samples)
+            due = loop.step % steps_per_epoch == 0 or loop.step == steps or \
+                bool(every_minutes) and time.monotonic() - saved > 60 * every_minutes
+            if checkpoints is not None and due:
+                save_checkpoint(checkpoints, model.state_dict(), optimizer,
+                                {**loop.state_dict(), "meter": meter.state_dict()}, scheduler)
+                saved = time.monotonic()
+    model.eval()
+
+
+def warmup_then_linear(optimizer, steps: int, warmup: float):
+    """Linear warm-up over the first `warmup` share of the steps, then linear decay to 0."""
+    n = int(steps * warmup)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, n) if s < n else max(0.0, (steps - s) / max(1, steps - n)))
+
+
 def train_biencoder(encoder: BiEncoder, catalogue: list[str], queries: QuerySet, hard: np.ndarray | None,
-                    t, log=lambda msg: None) -> dict:
-    """Fine-tune `encoder` in place (see the module docstring); returns the history and cost numbers."""
-    rng = random.Random(t.seed)
+                    t, meter: Meter | None = None, checkpoints: Path | None = None) -> dict:
+    """Fine-tune `encoder` in place (see the module docstring), continuing from `checkpoints` when they hold one;
+    returns the history and cost numbers."""
+    loop = StepLoop(t.seed)
     torch.manual_seed(t.seed)
+    meter = meter or Meter(encoder.device)
+    before = meter.seconds
     n = len(queries)
     steps_per_epoch = max(1, n // t.batch_size)
     steps = t.max_steps or max(1, math.ceil(steps_per_epoch * t.epochs))
     model = encoder.model
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
-    warmup = int(steps * t.warmup)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
-    history, losses = [], []
-    start = time.perf_counter()
-    order: list[int] = []
-    with _progress("bi-encoder", steps) as advance:
-        for step in range(steps):
-            if len(order) < t.batch_size:
-                order += rng.sample(range(n), n)
-            batch, order = order[:t.batch_size], order[t.batch_size:]
-            rows = [int(rng.choice(queries.positives[i])) for i in batch]
-            if hard is not None and t.hard_negatives:
-                for i in batch:
-                    pool_ = [r for r in hard[i].tolist() if r >= 0]
-                    picks = rng.sample(pool_, min(t.hard_negatives, len(pool_)))
-                    rows += picks + [rng.randrange(len(catalogue)) for _ in range(t.hard_negatives - len(picks))]
-            q = encoder.forward([queries.texts[i] for i in batch], encoder.query_max_length)
-            p = encoder.forward([catalogue[r] for r in rows], encoder.max_length)
-            scores = t.scale * q @ p.T
-            mask = torch.zeros_like(scores, dtype=torch.bool)
-            cols = np.array(rows)
-            for j, i in enumerate(batch):
-                relevant = queries.grade(i, cols) >= queries.relevant_min[i]
-                relevant[j] = False  # its own positive stays the target
-                mask[j] = torch.from_numpy(relevant)
-            loss = F.cross_entropy(scores.masked_fill(mask, -1e4), torch.arange(len(batch), device=scores.device))
-            train_step(loss, model, optimizer, scheduler, losses, history, step, steps, advance)
-    model.eval()
-    seconds = time.perf_counter() - start
-    return {"history": history, "steps": steps, "train_seconds": round(seconds, 1),
-            "queries_per_second": round(steps * t.batch_size / seconds, 1),
+    scheduler = warmup_then_linear(optimizer, steps, t.warmup)
+
+    def loss_of():
+        batch = loop.batch(n, t.batch_size)
+        rows = [int(loop.rng.choice(queries.positives[i])) for i in batch]
+        if hard is not None and t.hard_negatives:
+            for i in batch:
+                pool_ = [r for r in hard[i].tolist() if r >= 0]
+                picks = loop.rng.sample(pool_, min(t.hard_negatives, len(pool_)))
+                rows += picks + [loop.rng.randrange(len(catalogue)) for _ in range(t.hard_negatives - len(picks))]
+        q = encoder.forward([queries.texts[i] for i in batch], encoder.query_max_length)
+        p = encoder.forward([catalogue[r] for r in rows], encoder.max_length)
+        scores = t.scale * q @ p.T
+        mask = torch.zeros_like(scores, dtype=torch.bool)
+        cols = np.array(rows)
+        for j, i in enumerate(batch):
+            relevant = queries.grade(i, cols) >= queries.relevant_min[i]
+            relevant[j] = False  # its own positive stays the target
+            mask[j] = torch.from_numpy(relevant)
+        loss = F.cross_entropy(scores.masked_fill(mask, -1e4), torch.arange(len(batch), device=scores.device))
+        return loss, len(batch)
+
+    fit_steps("bi-encoder", model, optimizer, scheduler, loop, steps, steps_per_epoch, loss_of, meter, checkpoints,
+              t.checkpoint_minutes)
+    seconds = meter.seconds - before
+    return {"history": loop.history, "steps": steps, "train_seconds": round(seconds, 1),
+            "queries_per_second": round(steps * t.batch_size / seconds, 1) if seconds else None,
             "trainable_params": int(sum(p.numel() for p in model.parameters() if p.requires_grad))}
 
 
-def train_step(loss, model, optimizer, scheduler, losses: list, history: list, step: int, steps: int,
-               advance) -> None:
+def train_step(loss, model, optimizer, scheduler, loop: StepLoop, steps: int, advance) -> None:
     """One optimizer step (clipped at 1.0) plus the loss log shared by the bi-encoder and the re-ranker."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
     scheduler.step()
-    losses.append(loss.item())
-    if (step + 1) % 10 == 0 or step + 1 == steps:
-        history.append({"step": step + 1, "loss": round(float(np.mean(losses[-10:])), 4)})
-    advance(1, f"loss {np.mean(losses[-10:]):.3f}")
+    loop.step += 1
+    loop.losses = loop.losses[-9:] + [loss.item()]
+    if loop.step % 10 == 0 or loop.step == steps:
+        loop.history.append({"step": loop.step, "loss": round(float(np.mean(loop.losses)), 4)})
+    advance(1, f"loss {np.mean(loop.losses):.3f}")

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ecomtune.tasks.text.network import pool
+from ecomtune.backbones.encode import pool
 from ecomtune.tasks.search.biencoder import _progress, train_step
 from ecomtune.tasks.search.data import QuerySet
 

@@ -174,9 +174,9 @@ class SearchEngine:
 
     def evaluate(self, data=None, **options) -> dict:
         """Ranking metrics on the recipe's test queries, or a judgments file (see `ecomtune.evaluate`)."""
-        from ecomtune.tasks.search.train import evaluate_run
+        from ecomtune.registry import task
 
-        return evaluate_run(self.run_dir, data, device=str(self.encoder.device))
+        return task("search").part("evaluate")(self.run_dir, data, device=str(self.encoder.device))
 
     def warmup(self, bucket_size: int = 8) -> None:
         with torch.inference_mode():

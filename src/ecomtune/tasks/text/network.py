@@ -10,17 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
-    """[batch, seq, dim] token states -> [batch, dim]. `last` works for left and right padding alike."""
-    if how == "cls":
-        return hidden[:, 0]
-    if how == "last":
-        positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
-        last = (positions * mask).argmax(dim=1)
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+from ecomtune.backbones.encode import pool
 
 
 class TextClassifier(nn.Module):

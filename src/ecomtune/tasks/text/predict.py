@@ -21,6 +21,7 @@ from ecomtune.tasks.text.runtimes.torch import TorchRuntime
 from ecomtune.data.labels import LabelSpace
 from ecomtune.registry import task
 from ecomtune.data.template import apply_template
+from ecomtune.backbones.encode import length_sorted_batches
 from ecomtune.training.device import resolve_device, resolve_precision
 
 WARMUP_TEXTS = ["ok", "fits well, nice colour", ("the fabric is thinner than in the photos and the size runs small, "
@@ -136,9 +137,7 @@ class ExpertModel:
 
     def evaluate(self, data: str | Path | None = None, **options) -> dict:
         """Task metrics on a labelled file, or on the recipe's test split (see `ecomtune.evaluate`)."""
-        from ecomtune.tasks.text.evaluate import evaluate
-
-        return evaluate(self.run_dir, data, model=self, **options)
+        return task(self.task).part("evaluate")(self.run_dir, data, model=self, **options)
 
     def predict(self, texts: list[str] | str, batch_size: int = 64) -> list[dict]:
         """Labels (or taxonomy paths) with probabilities, one dict per text."""
@@ -153,19 +152,3 @@ class ExpertModel:
 def load(run_dir: str | Path, device: str = "auto", precision: str = "auto") -> ExpertModel:
     """Load a trained model from its run directory."""
     return ExpertModel.load(run_dir, device=device, precision=precision)
-
-
-def length_sorted_batches(tokenizer, texts: list[str], max_length: int, batch_size: int):
-    """(row indices, input_ids, attention_mask) batches of texts sorted by token length (less padding)."""
-    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        width = max(len(ids[i]) for i in idx)
-        input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            input_ids[row, :len(ids[i])] = torch.tensor(ids[i])
-            mask[row, :len(ids[i])] = 1
-        yield idx, input_ids, mask
