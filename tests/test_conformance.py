@@ -117,7 +117,7 @@ def test_task_contract(name, tiny_encoder, tmp_path):
 
     alone = tmp_path / "alone"  # the run without its data: evaluate names the file it looked for
     shutil.copytree(run, alone)
-    with pytest.raises(EcomtuneError, match=r"data"):
+    with pytest.raises(EcomtuneError, match=r"alone: the recipe's `data\.\w+` is \.\./.*which does not exist"):
         ecomtune.evaluate(alone, device="cpu")
     moved = tmp_path / "moved"  # the run and its data moved together: everything still works
     shutil.copytree(work, moved)

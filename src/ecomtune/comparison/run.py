@@ -91,9 +91,9 @@ def compare(recipe: Recipe | str | Path | dict, methods: list[str | Method], ove
 
 
 def _train_here(recipe: Recipe, resume: bool) -> Path:
-    from ecomtune.tasks.text.train import train
+    from ecomtune.registry import task
 
-    return train(recipe, resume=resume)
+    return task(recipe.task).part("train")(recipe, resume=resume)
 
 
 def _train_isolated(recipe: Recipe, resume: bool) -> Path:

@@ -170,9 +170,11 @@ def recipe_to_store(recipe: BaseModel, run_dir: str | Path) -> dict:
     return stored
 
 
-def recipe_of_run(run_dir: str | Path, manifest: dict) -> BaseModel:
-    """The recipe a run was trained with (from its manifest), its data paths resolved against the run directory."""
-    from ecomtune.errors import RunDirError
+def recipe_of_run(run_dir: str | Path, manifest: dict, need_data: bool = False) -> BaseModel:
+    """The recipe a run was trained with (from its manifest), its data paths resolved against the run directory.
+    `need_data`: every data file must be there (evaluating on the recipe's own split); else a DataError names the
+    key, the path the run stores and where that led."""
+    from ecomtune.errors import DataError, RunDirError
 
     raw = manifest.get("recipe")
     origin = f"{Path(run_dir) / 'manifest.json'}: `recipe`"
@@ -183,7 +185,14 @@ def recipe_of_run(run_dir: str | Path, manifest: dict) -> BaseModel:
     except (ValidationError, RecipeError) as exc:
         why = explain(exc, schema_for(raw, origin)) if isinstance(exc, ValidationError) else str(exc)
         raise RunDirError(f"{origin}: {why} — the manifest is damaged; restore it, or retrain") from None
+    stored = {field: getattr(recipe.data, field) for field in _path_fields(recipe)}
     _resolve_paths(recipe, Path(run_dir))
+    for field, value in stored.items():
+        path = getattr(recipe.data, field)
+        if need_data and value and not value.startswith(PACKAGE_PREFIX) and not Path(path).exists():
+            raise DataError(f"{run_dir}: the recipe's `data.{field}` is {value} (relative to the run directory), "
+                            f"i.e. {path}, which does not exist — copy the data along with the run directory, or "
+                            "name a labelled file to evaluate on (--input)")
     return recipe
 
 
