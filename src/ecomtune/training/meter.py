@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Self
 
 import psutil
 import torch
@@ -78,7 +79,7 @@ class Meter:
         if state:
             self.load_state_dict(state)
 
-    def start(self) -> Meter:
+    def start(self) -> Self:
         """Start (or continue) timing and memory sampling."""
         if self._since is None:
             self._since = time.perf_counter()
@@ -92,7 +93,7 @@ class Meter:
             self._since = None
             self.memory.stop()
 
-    def __enter__(self) -> Meter:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -260,3 +260,70 @@ def test_real_wands_and_fashion_catalogue(shared_data):
                         nrows=5000)
     fashion = build_relevance_set(frame, train_queries=100, eval_queries=50)
     assert not set(fashion.keys["train"]) & set(fashion.keys["eval"]) and len(fashion.test) == 50
+
+
+# --- cost, baseline, resume --------------------------------------------------------------------------------------
+
+
+def test_manifest_reports_the_common_cost_and_the_bm25_baseline(search_run):
+    from ecomtune.rundir import COST_FIELDS
+    from ecomtune.tasks.search.train import baseline
+
+    run, recipe = search_run
+    manifest = json.loads((run / "manifest.json").read_text())
+    cost = manifest["cost"]
+    assert set(COST_FIELDS) <= set(cost) and cost["device"] == "cpu"
+    assert cost["steps"] == cost["biencoder_steps"] + cost["reranker_steps"] == 2 + 6  # 15 queries / 8; 45 pairs / 8
+    assert cost["total_params"] >= cost["trainable_params"] > 0 and cost["inference_samples_per_second"] > 0
+    assert cost["train_seconds"] >= cost["biencoder_train_seconds"] and cost["peak_memory_mb"] > 0
+    assert manifest["baseline"]["name"] == "bm25"
+    assert manifest["baseline"]["metrics"]["test"] == manifest["baselines"]["bm25"]
+    again = baseline(load_recipe(recipe))
+    assert again["metrics"] == manifest["baseline"]["metrics"] and "others" not in again
+
+
+def qc_recipe(tmp_path, encoder, name: str) -> dict:
+    """Query -> class data: 48 training queries, 4 per step = 12 steps per epoch; the re-ranker 18 per epoch."""
+    path = tmp_path / "queries.csv"
+    classes, colours = ["shirt", "dress", "shoes", "jeans"], ["red", "blue", "black", "white", "green"] * 3
+    pd.DataFrame({"query": [f"{c} {col} {i}" for i, (c, col) in enumerate((c, col) for c in classes for col in colours)],
+                  "query_class": [c for c in classes for _ in colours]}).to_csv(path, index=False)
+    return {"name": name, "task": "search", "data": {"format": "query-classes", "queries": str(path)},
+            "model": {"backbone": encoder, "max_length": 16, "query_max_length": 16, "rerank_top": 3},
+            "training": {"epochs": 3, "batch_size": 4, "learning_rate": 1e-3, "mine_top": 2, "device": "cpu",
+                         "reranker": {"batch_size": 8, "negatives": 2, "epochs": 2, "learning_rate": 1e-3}},
+            "evaluation": {"ndcg_k": [3], "recall_k": [3]}, "output": {"dir": str(tmp_path / name)}}
+
+
+def test_interrupted_search_run_resumes_to_the_same_result(tiny_encoder, tmp_path, monkeypatch):
+    from ecomtune.tasks.search import biencoder
+
+    whole = json.loads((ecomtune.train(qc_recipe(tmp_path, tiny_encoder, "whole")) / "manifest.json").read_text())
+    original, calls = biencoder.train_step, {"n": 0, "cut": None}
+
+    def step(*args):
+        calls["n"] += 1
+        if calls["n"] == calls["cut"]:
+            raise RuntimeError("simulated power cut")
+        original(*args)
+
+    monkeypatch.setattr(biencoder, "train_step", step)
+    recipe = qc_recipe(tmp_path, tiny_encoder, "cut")
+    checkpoints = tmp_path / "cut" / "checkpoints"
+    calls["cut"] = 15  # bi-encoder step 15: its last checkpoint is the end of epoch 1
+    with pytest.raises(RuntimeError, match="power cut"):
+        ecomtune.train(recipe)
+    assert json.loads((checkpoints / "biencoder" / "state.json").read_text())["step"] == 12
+    calls["n"], calls["cut"] = 0, 24 + 20  # steps 13-36 of the bi-encoder, then re-ranker step 20
+    with pytest.raises(RuntimeError, match="power cut"):
+        ecomtune.train(recipe, resume=True)
+    assert json.loads((checkpoints / "biencoder" / "state.json").read_text())["step"] == 36
+    assert json.loads((checkpoints / "reranker" / "state.json").read_text())["step"] == 18
+    calls["n"], calls["cut"] = 0, None
+    run = ecomtune.train(recipe, resume=True)
+    assert calls["n"] == 18  # only the re-ranker's last 18 steps ran
+    resumed = json.loads((run / "manifest.json").read_text())
+    assert resumed["metrics"] == whole["metrics"] and resumed["history"] == whole["history"]
+    assert resumed["cost"]["steps"] == whole["cost"]["steps"] == 36 + 36
+    assert not (run / "checkpoints").exists()
+    assert ecomtune.evaluate(run, device="cpu")["ndcg@3"] == resumed["metrics"]["test"]["ndcg@3"]

@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from ecomtune.backbones.encode import length_sorted_batches
-from ecomtune.backbones.encode import pool
+from ecomtune.backbones.encode import length_sorted_batches, pool
 
 
 def load_encoder(name_or_path: str):

@@ -9,8 +9,6 @@ At search time it re-scores the bi-encoder's top N (`model.rerank_top`) and sort
 from __future__ import annotations
 
 import math
-import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +18,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ecomtune.backbones.encode import pool
-from ecomtune.tasks.search.biencoder import _progress, train_step
+from ecomtune.tasks.search.biencoder import StepLoop, fit_steps, warmup_then_linear
 from ecomtune.tasks.search.data import QuerySet
+from ecomtune.training.meter import Meter
 
 HEAD = "head.safetensors"
 
@@ -79,41 +78,39 @@ class CrossEncoder(nn.Module):
 
 
 def train_crossencoder(model: CrossEncoder, catalogue: list[str], queries: QuerySet, candidates: np.ndarray,
-                       t, log=lambda msg: None) -> dict:
-    """Fine-tune on (query, product, gain / max gain) pairs; `candidates` [n_queries, m] mined rows (-1 = none)."""
-    rng = random.Random(t.seed + 1)
+                       t, meter: Meter | None = None, checkpoints: Path | None = None) -> dict:
+    """Fine-tune on (query, product, gain / max gain) pairs; `candidates` [n_queries, m] mined rows (-1 = none);
+    continues from `checkpoints` when they hold one."""
+    loop = StepLoop(t.seed + 1)
     torch.manual_seed(t.seed + 1)
+    meter = meter or Meter(model.device)
+    before = meter.seconds
     r = t.reranker
     n = min(len(queries), r.max_queries or len(queries))
-    chosen = rng.sample(range(len(queries)), n)
+    chosen = loop.rng.sample(range(len(queries)), n)
     pairs: list[tuple[int, int, float]] = []
     for i in chosen:
-        rows = [int(rng.choice(queries.positives[i]))]
+        rows = [int(loop.rng.choice(queries.positives[i]))]
         pool_ = [c for c in candidates[i].tolist() if c >= 0]
-        rows += rng.sample(pool_, min(r.negatives, len(pool_)))
-        rows += [rng.randrange(len(catalogue)) for _ in range(1 + r.negatives - len(rows))]
+        rows += loop.rng.sample(pool_, min(r.negatives, len(pool_)))
+        rows += [loop.rng.randrange(len(catalogue)) for _ in range(1 + r.negatives - len(rows))]
         gains = queries.grade(i, np.array(rows)) / max(queries.relevant_min[i], 1e-9)
         pairs += [(i, row, float(min(g, 1.0))) for row, g in zip(rows, gains)]
+    steps_per_epoch = max(1, math.ceil(len(pairs) / r.batch_size))
     steps = max(1, math.ceil(len(pairs) * r.epochs / r.batch_size))
     optimizer = torch.optim.AdamW(model.parameters(), lr=r.learning_rate, weight_decay=t.weight_decay)
-    warmup = int(steps * t.warmup)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
-    model.train()
-    order: list[int] = []
-    losses, history = [], []
-    start = time.perf_counter()
-    with _progress("re-ranker", steps) as advance:
-        for step in range(steps):
-            if len(order) < r.batch_size:
-                order += rng.sample(range(len(pairs)), len(pairs))
-            batch, order = order[:r.batch_size], order[r.batch_size:]
-            qs = [queries.texts[pairs[b][0]] for b in batch]
-            ts = [catalogue[pairs[b][1]] for b in batch]
-            target = torch.tensor([pairs[b][2] for b in batch], device=model.device)
-            loss = F.binary_cross_entropy_with_logits(model(qs, ts), target)
-            train_step(loss, model, optimizer, scheduler, losses, history, step, steps, advance)
-    model.eval()
-    seconds = time.perf_counter() - start
-    return {"history": history, "steps": steps, "pairs": len(pairs), "train_seconds": round(seconds, 1),
-            "pairs_per_second": round(steps * r.batch_size / seconds, 1)}
+    scheduler = warmup_then_linear(optimizer, steps, t.warmup)
+
+    def loss_of():
+        batch = loop.batch(len(pairs), r.batch_size)
+        qs = [queries.texts[pairs[b][0]] for b in batch]
+        ts = [catalogue[pairs[b][1]] for b in batch]
+        target = torch.tensor([pairs[b][2] for b in batch], device=model.device)
+        return F.binary_cross_entropy_with_logits(model(qs, ts), target), len(batch)
+
+    fit_steps("re-ranker", model, optimizer, scheduler, loop, steps, steps_per_epoch, loss_of, meter, checkpoints,
+              t.checkpoint_minutes)
+    seconds = meter.seconds - before
+    return {"history": loop.history, "steps": steps, "pairs": len(pairs), "train_seconds": round(seconds, 1),
+            "pairs_per_second": round(steps * r.batch_size / seconds, 1) if seconds else None,
+            "trainable_params": int(sum(p.numel() for p in model.parameters() if p.requires_grad))}

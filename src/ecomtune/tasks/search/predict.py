@@ -130,10 +130,6 @@ class SearchEngine:
             return np.where(valid, scores, -np.inf), np.where(valid, rows, 0)
         return scores, rows
 
-    def rerank_rows(self, queries: list[str], rows: np.ndarray) -> np.ndarray:
-        """Candidate rows [q, n] re-sorted by the cross-encoder."""
-        return np.stack([self.reranker.rerank(q, r, self.texts)[1] for q, r in zip(queries, rows)])
-
     # --- catalogue -------------------------------------------------------------------------------------------
     def add_products(self, ids: list[str], texts: list[str]) -> int:
         """Embed new products and add them to the index (no retraining); returns the catalogue size."""
@@ -153,10 +149,6 @@ class SearchEngine:
             self.ids.append(pid)
         self.texts += texts
         return len(self.ids)
-
-    def save_catalogue(self, run_dir: str | Path) -> None:
-        """Write the (grown) catalogue and its embeddings back into a run directory."""
-        write_catalogue(Path(run_dir), self.ids, self.texts, self.vectors)
 
     # --- the service -----------------------------------------------------------------------------------------
     def serve_batch(self, texts: list[str], bucket_size: int = 8) -> list[np.ndarray]:

@@ -115,6 +115,9 @@ class SearchTraining(_Section):
     mine_skip: int = Field(0, ge=0, description="skip this many top non-relevant results (likely unjudged "
                                                 "positives), e.g. `0`")
     reranker: RerankerTraining = Field(default_factory=RerankerTraining)
+    checkpoint_minutes: float = Field(10, gt=0, description="minutes between checkpoints (also written at each "
+                                                            "epoch's end), which `--resume` continues from, "
+                                                            "e.g. `10`")
     seed: int = Field(42, description="random seed, e.g. `42`")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="`auto`, `cpu`, `cuda` or `mps`")
 

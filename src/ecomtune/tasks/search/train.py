@@ -1,5 +1,5 @@
-"""The search training recipe, as one readable script: data -> base encoder -> baselines -> mine hard negatives ->
-fine-tune the bi-encoder -> embed the catalogue -> (train the re-ranker) -> evaluate -> save the run directory.
+"""The search training recipe, top to bottom: setup (data, base encoder, its catalogue index, the baselines) ->
+train (mine hard negatives, fine-tune the bi-encoder, then the re-ranker) -> evaluate -> save the run directory.
 
     run/
       manifest.json               task "search", recipe, data summary, metrics {"test": ...}, baselines, cost
@@ -9,20 +9,30 @@ fine-tune the bi-encoder -> embed the catalogue -> (train the re-ranker) -> eval
       catalogue.jsonl             {"id", "text"} per product, in index order
       embeddings.safetensors      the catalogue's unit vectors [n, dim] (float32)
       README.md                   a short model card
+      checkpoints/                only while training: biencoder/ and reranker/ (training.loop), which an
+                                  interrupted run continues from with `--resume`
 """
 from __future__ import annotations
 
-import resource
+import shutil
 import time
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from ecomtune.console import say
-from ecomtune.errors import DataError, RunDirError
-from ecomtune.retrieval.index import build_index
+from ecomtune.errors import DataError
 from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
-from ecomtune.rundir import dir_size_mb, open_recipe_run, read_manifest, versions, write_manifest
+from ecomtune.retrieval.index import build_index
+from ecomtune.rundir import (
+    Manifest,
+    RunFolder,
+    dir_size_mb,
+    open_recipe_run,
+    read_manifest,
+    write_manifest,
+)
 from ecomtune.tasks.search.biencoder import (
     BiEncoder,
     mine_hard_negatives,
@@ -44,6 +54,8 @@ from ecomtune.tasks.search.predict import (
     write_catalogue,
 )
 from ecomtune.tasks.search.recipe import SearchRecipe
+from ecomtune.training.loop import CHECKPOINTS
+from ecomtune.training.meter import Meter
 
 
 def _recipe(recipe) -> SearchRecipe:
@@ -87,126 +99,14 @@ def _latency(fn, queries: list[str], n: int = 50) -> dict[str, float]:
             "p99_ms": round(float(np.percentile(times, 99)) * 1000, 2)}
 
 
-def train(recipe, resume: bool = False) -> Path:
-    """Train a search run from a recipe (path, preset, dict or SearchRecipe); returns the run directory."""
-    from ecomtune.backbones import resolve_backbone
-    from ecomtune.training.device import resolve_device
-
-    recipe = _recipe(recipe)
-    m, t = recipe.model, recipe.training
-    if resume:
-        raise RunDirError(f"{recipe.output.dir or 'runs/' + recipe.name}: search runs do not resume (they train in "
-                          "minutes) — run again with --overwrite")
-    started = time.perf_counter()
-    say("reading data")
-    data = load_search_data(recipe.data)  # before the run folder: bad data leaves nothing behind
-    resolved = resolve_backbone(m.backbone)
-    folder = open_recipe_run(recipe, resume)
-    run_dir = folder.path
-    say(f"  {len(data.texts)} products, {len(data.train)} training / {len(data.test)} test queries")
-    device = resolve_device(t.device)
-    say(f"loading backbone {m.backbone} ({device.type})")
-    encoder = BiEncoder.from_pretrained(resolved.path, device=device, pooling=m.pooling,
-                                        query_max_length=m.query_max_length, max_length=m.max_length)
-    cost: dict = {"device": device.type, "products": len(data.texts)}
-    depth = _depth(recipe)
-    metrics: dict = {}
-    baselines: dict = {}
+def bm25_baseline(data: SearchData, recipe: SearchRecipe) -> tuple[dict[str, float], float]:
+    """(test metrics, index seconds) of BM25 over the product texts."""
+    from ecomtune.tasks.search.bm25 import BM25
 
     start = time.perf_counter()
-    vectors = encoder.encode(data.texts, t.eval_batch_size, progress="embedding the catalogue")
-    cost["base_embed_seconds"] = round(time.perf_counter() - start, 1)
-    index = build_index(vectors, kind=m.index)
-    if recipe.evaluation.baselines:
-        from ecomtune.tasks.search.bm25 import BM25
-
-        say("scoring the baselines: BM25 and the un-tuned bi-encoder")
-        start = time.perf_counter()
-        bm25 = BM25(data.texts)
-        cost["bm25_index_seconds"] = round(time.perf_counter() - start, 2)
-        baselines["bm25"] = score_rankings(bm25.search(data.test.texts, depth)[1], data.test, recipe, data.kind)
-        test_vectors = encoder.encode(data.test.texts, t.eval_batch_size, query=True)
-        baselines["base"] = score_rankings(index.search(test_vectors, depth)[1], data.test, recipe, data.kind)
-        if data.kind == "query-classes":
-            baselines["tfidf_logreg"] = tfidf_baseline(data, t.seed)
-
-    say(f"mining hard negatives (top {t.mine_top} per training query)")
-    start = time.perf_counter()
-    train_vectors = encoder.encode(data.train.texts, t.eval_batch_size, query=True)
-    mine_width = max(t.mine_top, t.reranker.negatives if m.reranker else 0)
-    hard = mine_hard_negatives(train_vectors, index, data.train, mine_width, t.mine_skip)
-    cost["mine_seconds"] = round(time.perf_counter() - start, 1)
-    cost["mined_ids_mb"] = round(hard.nbytes / 2**20, 2)
-
-    say(f"training the bi-encoder on {len(data.train)} queries")
-    bi = train_biencoder(encoder, data.texts, data.train, hard if t.hard_negatives else None, t)
-    cost.update({"train_seconds": bi["train_seconds"], "train_queries_per_second": bi["queries_per_second"],
-                 "steps": bi["steps"], "trainable_params": bi["trainable_params"]})
-
-    start = time.perf_counter()
-    vectors = encoder.encode(data.texts, t.eval_batch_size, progress="embedding the catalogue")
-    cost["embed_seconds"] = round(time.perf_counter() - start, 1)
-    cost["embed_products_per_second"] = round(len(data.texts) / max(cost["embed_seconds"], 1e-3), 1)
-    start = time.perf_counter()
-    index = build_index(vectors, kind=m.index)
-    cost["index_build_seconds"] = round(time.perf_counter() - start, 3)
-    say("evaluating on the test queries")
-    test_vectors = encoder.encode(data.test.texts, t.eval_batch_size, query=True)
-    rows = index.search(test_vectors, depth)[1]
-    metrics["test"] = score_rankings(rows, data.test, recipe, data.kind)
-
-    reranker = None
-    rerank_info = None
-    if m.reranker:
-        rpath = resolve_backbone(m.reranker_backbone or m.backbone).path
-        reranker = CrossEncoder.from_pretrained(rpath, m.reranker_max_length, device)
-        say("training the cross-encoder re-ranker")
-        rerank_info = train_crossencoder(reranker, data.texts, data.train, hard, t)
-        cost["reranker_train_seconds"] = rerank_info["train_seconds"]
-        top = min(m.rerank_top, rows.shape[1])
-        start = time.perf_counter()
-        reranked = rerank_rankings(reranker, data.test.texts, rows, data.texts, top)
-        cost["rerank_seconds_per_query"] = round((time.perf_counter() - start) / max(1, len(data.test)), 4)
-        for key, value in score_rankings(reranked, data.test, recipe, data.kind).items():
-            if key not in ("queries", "queries_skipped"):
-                metrics["test"][f"rerank_{key}"] = value
-
-    say("saving")
-    encoder.save(run_dir / BIENCODER)
-    if reranker is not None:
-        reranker.save(run_dir / CROSSENCODER)
-    write_catalogue(run_dir, data.ids, data.texts, vectors)
-    engine = SearchEngine(encoder, data.ids, data.texts, vectors, m.index, reranker, m.rerank_top)
-    engine.search("warm up", k=10)
-    cost["search_latency"] = _latency(lambda q: engine.search(q, k=10), data.test.texts)
-    if reranker is not None:
-        cost["search_rerank_latency"] = _latency(lambda q: engine.search(q, k=10, rerank=True), data.test.texts, 20)
-    cost.update({"total_seconds": round(time.perf_counter() - started, 1),
-                 "model_size_mb": round(dir_size_mb(run_dir / "model"), 1),
-                 "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
-    manifest = {
-        "ecomtune_version": versions()["ecomtune"],
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "name": recipe.name,
-        "task": "search",
-        "language": recipe.language,
-        "description": recipe.description,
-        "backbone": {"name": resolved.name, "hf_id": resolved.spec.hf_id if resolved.spec else resolved.name,
-                     "kind": resolved.kind, "pooling": m.pooling},
-        "model": {**m.model_dump(mode="json"), "biencoder": BIENCODER,
-                  "crossencoder": CROSSENCODER if reranker is not None else None, "dim": encoder.dim},
-        "catalogue": {"file": "catalogue.jsonl", "embeddings": "embeddings.safetensors", "products": len(data.ids)},
-        "recipe": recipe_to_store(recipe, folder.final),
-        "data": {"format": data.kind, **data.info},
-        "metrics": metrics,
-        "baselines": baselines or None,
-        "cost": cost,
-        "history": {"biencoder": bi["history"], "reranker": rerank_info["history"] if rerank_info else None},
-        "versions": versions(),
-    }
-    write_manifest(run_dir, {k: v for k, v in manifest.items() if v is not None})
-    _model_card(run_dir, manifest)
-    return folder.finish()
+    bm25 = BM25(data.texts)
+    seconds = time.perf_counter() - start
+    return score_rankings(bm25.search(data.test.texts, _depth(recipe))[1], data.test, recipe, data.kind), seconds
 
 
 def tfidf_baseline(data: SearchData, seed: int) -> dict[str, float]:
@@ -220,6 +120,192 @@ def tfidf_baseline(data: SearchData, seed: int) -> dict[str, float]:
     proba = clf.predict_proba(vec.transform(data.test.texts))
     ranked = clf.classes_[np.argsort(-proba, axis=1)[:, :3]]
     return class_metrics(ranked, [int(p[0]) for p in data.test.positives])
+
+
+def _baseline_section(bm25: dict, seconds: float, tfidf: dict | None) -> dict:
+    """The manifest's `baseline` (the shape every family's has), from BM25 (+ TF-IDF for query classes)."""
+    out = {"name": "bm25", "features": "BM25 over the product texts", "train_seconds": round(seconds, 2),
+           "metrics": {"test": bm25}}
+    if tfidf is not None:
+        out["others"] = [{"name": "tfidf-logreg", "features": "char 2-4-gram TF-IDF + logistic regression on the "
+                          "training queries", "metrics": {"test": tfidf}}]
+    return out
+
+
+def baseline(recipe) -> dict:
+    """BM25 on the recipe's test queries (query-class data: TF-IDF + logistic regression too), for `ecomtune
+    baseline`: the numbers a fine-tuned search must beat."""
+    recipe = _recipe(recipe)
+    data = load_search_data(recipe.data)
+    bm25, seconds = bm25_baseline(data, recipe)
+    tfidf = tfidf_baseline(data, recipe.training.seed) if data.kind == "query-classes" else None
+    return _baseline_section(bm25, seconds, tfidf)
+
+
+@dataclass
+class _Run:
+    """What `setup` builds and `fit`, `evaluate` and `save` share."""
+
+    recipe: SearchRecipe
+    folder: RunFolder
+    data: SearchData
+    backbone: dict
+    encoder: BiEncoder
+    index: object  # the base encoder's catalogue index (mining)
+    meter: Meter
+    cost: dict
+    baselines: dict = field(default_factory=dict)
+    baseline: dict | None = None
+    reranker: CrossEncoder | None = None
+    trained: dict = field(default_factory=dict)  # "biencoder", "reranker": what their training returned
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.folder.path / CHECKPOINTS
+
+
+def train(recipe, resume: bool = False) -> Path:
+    """Train a search run from a recipe (path, preset, dict or SearchRecipe); returns the run directory. With
+    `resume`, training continues from the checkpoints of the interrupted run."""
+    run = setup(_recipe(recipe), resume)
+    fit(run)
+    return save(run, evaluate(run))
+
+
+def setup(recipe: SearchRecipe, resume: bool) -> _Run:
+    """Read the data (before the run folder: bad data leaves nothing behind), load the base encoder, index the
+    catalogue with it and score the baselines."""
+    from ecomtune.backbones import resolve_backbone
+    from ecomtune.training.device import resolve_device
+
+    m, t = recipe.model, recipe.training
+    started = time.perf_counter()
+    say("reading data")
+    data = load_search_data(recipe.data)
+    resolved = resolve_backbone(m.backbone)
+    folder = open_recipe_run(recipe, resume)
+    say(f"  {len(data.texts)} products, {len(data.train)} training / {len(data.test)} test queries")
+    device = resolve_device(t.device)
+    say(f"loading backbone {m.backbone} ({device.type})")
+    encoder = BiEncoder.from_pretrained(resolved.path, device=device, pooling=m.pooling,
+                                        query_max_length=m.query_max_length, max_length=m.max_length)
+    cost: dict = {"device": device.type, "products": len(data.texts), "started": started}
+    start = time.perf_counter()
+    vectors = encoder.encode(data.texts, t.eval_batch_size, progress="embedding the catalogue")
+    cost["base_embed_seconds"] = round(time.perf_counter() - start, 1)
+    backbone = {"name": resolved.name, "hf_id": resolved.spec.hf_id if resolved.spec else resolved.name,
+                "kind": resolved.kind, "pooling": m.pooling}
+    run = _Run(recipe, folder, data, backbone, encoder, build_index(vectors, kind=m.index), Meter(device), cost)
+    if recipe.evaluation.baselines:
+        say("scoring the baselines: BM25 and the un-tuned bi-encoder")
+        bm25, seconds = bm25_baseline(data, recipe)
+        cost["bm25_index_seconds"] = round(seconds, 2)
+        test_vectors = encoder.encode(data.test.texts, t.eval_batch_size, query=True)
+        base = score_rankings(run.index.search(test_vectors, _depth(recipe))[1], data.test, recipe, data.kind)
+        tfidf = tfidf_baseline(data, t.seed) if data.kind == "query-classes" else None
+        run.baselines = {"bm25": bm25, "base": base, **({"tfidf_logreg": tfidf} if tfidf else {})}
+        run.baseline = _baseline_section(bm25, seconds, tfidf)
+    return run
+
+
+def fit(run: _Run) -> None:
+    """Mine hard negatives with the base encoder, fine-tune the bi-encoder, then (`model.reranker`) the
+    re-ranker; each loop checkpoints, and continues from its checkpoint on `--resume`."""
+    from ecomtune.backbones import resolve_backbone
+
+    m, t, data, cost = run.recipe.model, run.recipe.training, run.data, run.cost
+    say(f"mining hard negatives (top {t.mine_top} per training query)")
+    start = time.perf_counter()
+    train_vectors = run.encoder.encode(data.train.texts, t.eval_batch_size, query=True)
+    mine_width = max(t.mine_top, t.reranker.negatives if m.reranker else 0)
+    hard = mine_hard_negatives(train_vectors, run.index, data.train, mine_width, t.mine_skip)
+    cost["mine_seconds"] = round(time.perf_counter() - start, 1)
+    cost["mined_ids_mb"] = round(hard.nbytes / 2**20, 2)
+    say(f"training the bi-encoder on {len(data.train)} queries")
+    run.trained["biencoder"] = train_biencoder(run.encoder, data.texts, data.train,
+                                               hard if t.hard_negatives else None, t, run.meter,
+                                               run.checkpoints / "biencoder")
+    if m.reranker:
+        rpath = resolve_backbone(m.reranker_backbone or m.backbone).path
+        run.reranker = CrossEncoder.from_pretrained(rpath, m.reranker_max_length, run.encoder.device)
+        say("training the cross-encoder re-ranker")
+        run.trained["reranker"] = train_crossencoder(run.reranker, data.texts, data.train, hard, t, run.meter,
+                                                     run.checkpoints / "reranker")
+
+
+def evaluate(run: _Run) -> dict:
+    """Embed the catalogue with the fine-tuned encoder and rank every test query over it (then re-rank the top
+    with the re-ranker); returns the metrics and the catalogue vectors."""
+    m, t, data, cost, encoder = run.recipe.model, run.recipe.training, run.data, run.cost, run.encoder
+    start = time.perf_counter()
+    vectors = encoder.encode(data.texts, t.eval_batch_size, progress="embedding the catalogue")
+    cost["embed_seconds"] = round(time.perf_counter() - start, 1)
+    cost["embed_products_per_second"] = round(len(data.texts) / max(cost["embed_seconds"], 1e-3), 1)
+    start = time.perf_counter()
+    index = build_index(vectors, kind=m.index)
+    cost["index_build_seconds"] = round(time.perf_counter() - start, 3)
+    say("evaluating on the test queries")
+    start = time.perf_counter()
+    rows = index.search(encoder.encode(data.test.texts, t.eval_batch_size, query=True), _depth(run.recipe))[1]
+    cost["inference_samples_per_second"] = round(len(data.test) / (time.perf_counter() - start), 1)
+    test = score_rankings(rows, data.test, run.recipe, data.kind)
+    if run.reranker is not None:
+        top = min(m.rerank_top, rows.shape[1])
+        start = time.perf_counter()
+        reranked = rerank_rankings(run.reranker, data.test.texts, rows, data.texts, top)
+        cost["rerank_seconds_per_query"] = round((time.perf_counter() - start) / max(1, len(data.test)), 4)
+        for key, value in score_rankings(reranked, data.test, run.recipe, data.kind).items():
+            if key not in ("queries", "queries_skipped"):
+                test[f"rerank_{key}"] = value
+    return {"metrics": {"test": test}, "vectors": vectors}
+
+
+def save(run: _Run, result: dict) -> Path:
+    """The models, the catalogue and its embeddings, the manifest with its cost, and the model card; the
+    checkpoints go, and a run that replaces another is swapped in."""
+    recipe, m, data, run_dir, reranker = run.recipe, run.recipe.model, run.data, run.folder.path, run.reranker
+    say("saving")
+    run.encoder.save(run_dir / BIENCODER)
+    if reranker is not None:
+        reranker.save(run_dir / CROSSENCODER)
+    write_catalogue(run_dir, data.ids, data.texts, result["vectors"])
+    engine = SearchEngine(run.encoder, data.ids, data.texts, result["vectors"], m.index, reranker, m.rerank_top)
+    engine.search("warm up", k=10)
+    cost = _cost(run, engine)
+    history = {"biencoder": run.trained["biencoder"]["history"],
+               "reranker": run.trained["reranker"]["history"] if reranker is not None else None}
+    model = {**m.model_dump(mode="json"), "biencoder": BIENCODER,
+             "crossencoder": CROSSENCODER if reranker is not None else None, "dim": run.encoder.dim}
+    catalogue = {"file": "catalogue.jsonl", "embeddings": "embeddings.safetensors", "products": len(data.ids)}
+    manifest = Manifest(
+        name=recipe.name, task="search", language=recipe.language, description=recipe.description,
+        backbone=run.backbone, recipe=recipe_to_store(recipe, run.folder.final),
+        data={"format": data.kind, **data.info}, metrics=result["metrics"], cost=cost, baseline=run.baseline,
+        history=history, extra={"model": model, "catalogue": catalogue, "baselines": run.baselines or None})
+    write_manifest(run_dir, manifest)
+    _model_card(run_dir, manifest.to_dict())
+    shutil.rmtree(run.checkpoints, ignore_errors=True)
+    return run.folder.finish()
+
+
+def _cost(run: _Run, engine: SearchEngine) -> dict:
+    """The common cost fields (training.meter, parameters, size, throughput) and search's own."""
+    cost, bi, rr = dict(run.cost), run.trained["biencoder"], run.trained.get("reranker")
+    models = [run.encoder.model] + ([run.reranker] if run.reranker is not None else [])
+    cost["search_latency"] = _latency(lambda q: engine.search(q, k=10), run.data.test.texts)
+    if run.reranker is not None:
+        cost["search_rerank_latency"] = _latency(lambda q: engine.search(q, k=10, rerank=True),
+                                                 run.data.test.texts, 20)
+    cost.update(run.meter.summary())  # both models' training
+    cost.update({"trainable_params": bi["trainable_params"] + (rr["trainable_params"] if rr else 0),
+                 "total_params": int(sum(p.numel() for model in models for p in model.parameters())),
+                 "steps": bi["steps"] + (rr["steps"] if rr else 0), "biencoder_steps": bi["steps"],
+                 "biencoder_train_seconds": bi["train_seconds"], "train_queries_per_second": bi["queries_per_second"],
+                 "total_seconds": round(time.perf_counter() - cost.pop("started"), 1),
+                 "model_size_mb": round(dir_size_mb(run.folder.path / "model"), 1)})
+    if rr:
+        cost.update({"reranker_steps": rr["steps"], "reranker_train_seconds": rr["train_seconds"]})
+    return cost
 
 
 def _model_card(run_dir: Path, manifest: dict) -> None:
