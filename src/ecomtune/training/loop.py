@@ -20,9 +20,16 @@ STATE = "state.json"
 
 
 def save_weights(path: Path, weights: dict[str, torch.Tensor]) -> None:
-    """`save_file` through a temporary file: `path` holds either the old or the new weights, never half."""
+    """`save_file` through a temporary file: `path` holds either the old or the new weights, never half. Tensors
+    that share memory (tied embeddings) are stored as copies, which safetensors requires."""
     tmp = Path(f"{path}.tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp))
+    out, seen = {}, set()
+    for key, value in weights.items():
+        value = value.detach().cpu().contiguous()
+        storage = value.untyped_storage().data_ptr()
+        out[key] = value.clone() if storage in seen else value
+        seen.add(storage)
+    save_file(out, str(tmp))
     os.replace(tmp, path)
 
 

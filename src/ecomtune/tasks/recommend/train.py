@@ -23,14 +23,26 @@ from ecomtune.console import say
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
 from ecomtune.retrieval.ranking import ranking_metrics, target_ranks
-from ecomtune.rundir import Manifest, RunFolder, dir_size_mb, open_recipe_run, read_manifest, write_manifest
+from ecomtune.rundir import (
+    Manifest,
+    RunFolder,
+    dir_size_mb,
+    open_recipe_run,
+    read_manifest,
+    write_manifest,
+)
 from ecomtune.tasks.recommend import item_text
 from ecomtune.tasks.recommend.batching import left_pad
 from ecomtune.tasks.recommend.data import RecData, Split, load_data
 from ecomtune.tasks.recommend.models import build
 from ecomtune.tasks.recommend.recipe import RecommendRecipe
 from ecomtune.training.device import resolve_device
-from ecomtune.training.loop import CHECKPOINTS, load_checkpoint, save_checkpoint, save_weights
+from ecomtune.training.loop import (
+    CHECKPOINTS,
+    load_checkpoint,
+    save_checkpoint,
+    save_weights,
+)
 from ecomtune.training.meter import Meter
 
 PROTOCOL = ("leave-one-out (last item test, second-to-last validation), full ranking over every item, history "
