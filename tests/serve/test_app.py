@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 import ecomtune
+from ecomtune.deploy.monitor import DriftMonitor
 from ecomtune.deploy.serve import ServeError, create_app
 from ecomtune.deploy.serve import registry as registry_module
 from ecomtune.deploy.serve import service as service_module
@@ -249,6 +250,8 @@ class FakeMonitor:
     def observe(self, texts, pred, probs):
         assert pred.shape == (len(texts), 1) and probs[0].shape == (len(texts), 2)
         self.rows.extend(texts)
+
+    observe_results = DriftMonitor.observe_results  # the real stacking of the service's rows, then `observe`
 
     def report(self):
         return {"rows": len(self.rows), "action": "collecting"}
