@@ -36,6 +36,7 @@ def _run(preset: str, sets: list[str], runs: Path, name: str, reuse: bool = Fals
         run = ecomtune.train(preset, sets + [f"output.dir={run}", "output.overwrite=true", f"name={name}"])
     manifest = json.loads(manifest_path.read_text())
     return {"run": str(run), "recipe_overrides": sets, "metrics": manifest["metrics"], "cost": manifest["cost"],
+            "baseline": manifest.get("baseline"),  # most-popular on the same split (runs since issue 12)
             "data": manifest["data"], "epochs_history": [h["epoch"] for h in manifest["history"]],
             "validation_curve": [round(h["val_" + manifest["recipe"]["evaluation"]["metric"]], 5)
                                  for h in manifest["history"]]}
@@ -69,6 +70,8 @@ def games(args) -> dict:
             continue
         out[name] = _run("seqrec-games-text", base + sets, args.runs, f"games-{name}", args.reuse)
         print(name, json.dumps({k: out[name]["metrics"].get(k) for k in ("test", "test_cold")}))
+        if out[name]["baseline"]:
+            print("  most-popular", json.dumps(out[name]["baseline"]["metrics"]["test"]))
         _save("games", out, merge=True)  # after each model: a later crash keeps the finished ones
     return out
 
