@@ -192,6 +192,6 @@ def test_recipe_errors_name_the_key(toy_rec):
 def test_serve_batch_matches_user_vectors(toy_rec):
     run = ecomtune.train(rec_recipe(toy_rec, {"type": "sasrec"}, epochs=1, evaluate_every=1))
     rec = ecomtune.load(run)
-    _, (vectors,) = rec.serve_batch([rec.history_key(["i1", "i2"]), rec.history_key(["i9"])])
+    vectors = np.stack(rec.serve_batch([rec.history_key(["i1", "i2"]), rec.history_key(["i9"])]))  # one per key
     expected = rec.user_vectors([rec.positions(["i1", "i2"]), rec.positions(["i9"])])
     assert np.allclose(vectors, expected, atol=1e-5)

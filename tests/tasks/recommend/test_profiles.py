@@ -58,7 +58,7 @@ def test_profile_text_is_learned_and_changes_the_answer(profile_run):
     assert _men_share(men) >= 0.8 and _men_share(women) <= 0.2, (men, women)
     assert ecomtune.evaluate(run)["hr@10"] == pytest.approx(manifest["metrics"]["test"]["hr@10"])
     key = rec.history_key(["i1", "i3"], "Men Nike")
-    _, (served,) = rec.serve_batch([key, rec.history_key(["i2"])])
+    served = np.stack(rec.serve_batch([key, rec.history_key(["i2"])]))  # one user vector per key
     direct = rec.user_vectors([rec.positions(["i1", "i3"]), rec.positions(["i2"])], ["Men Nike", None])
     assert np.allclose(served, direct, atol=1e-5)
 
