@@ -13,7 +13,7 @@ import pandas as pd
 
 from ecomtune.console import say
 from ecomtune.data.readers import read_table
-from ecomtune.errors import DataError
+from ecomtune.errors import DataError, EcomtuneError
 from ecomtune.recipes import Recipe, load_recipe
 from ecomtune.registry import task, tasks
 from ecomtune.rundir import read_manifest
@@ -64,7 +64,15 @@ def evaluate(run_dir: str | Path, data: str | Path | None = None, device: str = 
     Classifiers score a labelled file with the recipe's columns (options: `batch_size`, `noise`, `noise_seed`,
     `precision`); recommenders and search engines re-run their full-ranking evaluation (see their task modules).
     """
-    return task(read_manifest(run_dir)["task"]).part("evaluate")(run_dir, data, device=device, **options)
+    import inspect
+
+    name = read_manifest(run_dir)["task"]
+    evaluate_run = task(name).part("evaluate")
+    accepted = inspect.signature(evaluate_run).parameters
+    for key, value in options.items():
+        if key not in accepted and value is not None:
+            raise EcomtuneError(f"`{key}` does not apply to a {name} run — leave it out")
+    return evaluate_run(run_dir, data, device=device, **{k: v for k, v in options.items() if k in accepted})
 
 
 def task_table() -> list[dict]:
