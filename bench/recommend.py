@@ -7,7 +7,8 @@
     python bench/recommend.py speed                  # full-ranking eval time on all Games users, index build,
                                                      # recommend latency -> recommend_speed.json
 
-Options: --minutes (training budget per model), --users (Games user sample), --runs (where runs are written),
+Options: --minutes (training budget per model), --users (Games user sample), --only (Games: these variants, e.g.
+`--only sasrec-text+id`), --runs (where runs are written), --results (where the JSON goes),
 --requests (speed: /v1/recommend requests per concurrency level, 1 and 32 clients, over HTTP).
 The peer for Beauty is bench/recbole_sasrec.py (RecBole's SASRec on the same split).
 """
@@ -72,7 +73,7 @@ def games(args) -> dict:
         print(name, json.dumps({k: out[name]["metrics"].get(k) for k in ("test", "test_cold")}))
         if out[name]["baseline"]:
             print("  most-popular", json.dumps(out[name]["baseline"]["metrics"]["test"]))
-        _save("games", out, merge=True)  # after each model: a later crash keeps the finished ones
+        _save("games", out, merge=True, results=args.results)  # after each model: a later crash keeps the finished ones
     return out
 
 
@@ -168,15 +169,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=600, help="speed: requests per concurrency level")
     parser.add_argument("--reuse", action="store_true", help="read finished runs' manifests instead of retraining")
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-recommend"))
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="where recommend_PART.json goes (another folder: a check that leaves the committed "
+                             "results alone)")
     args = parser.parse_args()
     result = {"beauty": beauty, "games": games, "speed": speed}[args.part](args)
-    print(json.dumps(_save(args.part, result, merge=args.part == "games"), indent=2)[:4000])
+    print(json.dumps(_save(args.part, result, merge=args.part == "games", results=args.results), indent=2)[:4000])
 
 
-def _save(part: str, result: dict, merge: bool) -> dict:
+def _save(part: str, result: dict, merge: bool, results: Path = RESULTS) -> dict:
     """bench/results/recommend_PART.json; `merge` keeps the models of earlier runs that this one did not redo."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"recommend_{part}.json"
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"recommend_{part}.json"
     if merge and path.exists():
         result = {**json.loads(path.read_text()), **result}
     path.write_text(json.dumps(result, indent=2))
