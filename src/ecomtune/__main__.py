@@ -1,4 +1,4 @@
 """`python -m ecomtune` == `ecomtune`."""
-from ecomtune.cli.app import main
+from ecomtune.cli.main import main
 
 main()

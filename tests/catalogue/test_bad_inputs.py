@@ -441,7 +441,7 @@ def sandbox(tmp_path, tiny_run, monkeypatch) -> Path:
 
 
 def run_cli(argv: list[str], monkeypatch) -> int | None:
-    from ecomtune.cli.app import main
+    from ecomtune.cli.main import main
 
     monkeypatch.setattr(sys, "argv", ["ecomtune", *argv])
     try:

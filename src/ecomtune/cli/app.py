@@ -1,18 +1,18 @@
-"""The `ecomtune` command line: one module per command, errors as one line (`--debug` for the traceback)."""
+"""The `ecomtune` command line: the Typer apps each command module registers on, and the error handling.
+
+One module per command (each imports `app` or `data_app` from here); `ecomtune.cli.main` imports them all and runs
+the app, errors as one line (`--debug` for the traceback). This module imports no command module.
+"""
 from __future__ import annotations
 
 import os
 import shlex
 import sys
-import traceback
 
-import click
 import typer
-from typer.exceptions import Abort as TyperAbort
 from typer.exceptions import TyperException
 
 from ecomtune.console import console
-from ecomtune.errors import EcomtuneError
 
 app = typer.Typer(
     name="ecomtune",
@@ -37,28 +37,6 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show full traceback
         import warnings
 
         warnings.filterwarnings("ignore")
-
-
-def _register() -> None:
-    # Importing each command module registers it on `app` / `data_app`.
-    from ecomtune.cli import (  # noqa: F401
-        baseline,
-        compare,
-        compress,
-        data,
-        demo,
-        evaluate,
-        export,
-        models,
-        monitor,
-        predict,
-        pretrain,
-        recommend,
-        search,
-        serve,
-        tasks,
-        train,
-    )
 
 
 RESUMABLE = ("train", "pretrain", "compare")  # commands whose interrupted work continues from checkpoints
@@ -88,32 +66,11 @@ def _usage_error(exc: TyperException) -> None:
     sys.exit(getattr(exc, "exit_code", 2) or 2)
 
 
-def main() -> None:
-    """Entry point of the `ecomtune` script."""
-    _register()
-    argv = sys.argv[1:]
-    try:
-        # standalone_mode=False: errors come here to be printed as one line; typer turns Ctrl+C into exit code 130
-        code = app(args=argv, prog_name="ecomtune", standalone_mode=False)
-    except KeyboardInterrupt:
-        _interrupted(argv)
-    except (TyperException, click.ClickException) as exc:
-        _usage_error(exc)
-    except (TyperAbort, click.exceptions.Abort) as exc:  # typer raises it for an EOF on stdin (a prompt)
-        console.print(f"[bold red]error:[/] input ended unexpectedly ({type(exc.__cause__).__name__})")
-        sys.exit(1)
-    except EcomtuneError as exc:
-        if _state["debug"]:
-            traceback.print_exc()
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line, however narrow the terminal
-        sys.exit(2)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence must stay one line
-        if _state["debug"]:
-            traceback.print_exc()
-        console.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the "
-                      "traceback)", soft_wrap=True)
-        sys.exit(1)
-    if code == 130:
-        _interrupted(argv)
-    if isinstance(code, int) and code:
-        sys.exit(code)
+def __getattr__(name: str):
+    # `main` and `_register` live in `ecomtune.cli.main` (importing every command module here would be a cycle:
+    # each command imports `app` from this module); older `from ecomtune.cli.app import main` still works.
+    if name in ("main", "_register"):
+        import importlib
+
+        return getattr(importlib.import_module("ecomtune.cli.main"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

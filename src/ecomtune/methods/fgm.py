@@ -7,7 +7,7 @@ One extra forward/backward per batch: about 2x the training time of plain fine-t
 """
 from __future__ import annotations
 
-from ecomtune.methods.adversarial import ADVERSARIES, Adversary
+from ecomtune.methods.adversary import ADVERSARIES, Adversary
 
 
 @ADVERSARIES.register("fgm")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ecomtune.methods.adversarial import ADVERSARIES, Adversary, unit
+from ecomtune.methods.adversary import ADVERSARIES, Adversary, unit
 
 
 def project(delta: torch.Tensor, epsilon: float) -> torch.Tensor:

@@ -130,7 +130,7 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
              data: str | Path | None = None, rows: int | None = None, **options) -> Path:
     """Write a compressed copy of `run_dir` (method: int8 | onnx | onnx-int8 | prune) and measure it against the
     original on the same test texts; returns the new run directory (its compress.json/.md hold the comparison)."""
-    from ecomtune.deploy.compress import COMPRESSORS
+    from ecomtune.deploy.compress.registry import COMPRESSORS
     from ecomtune.deploy.compress.report import write_report
 
     source = Path(run_dir)

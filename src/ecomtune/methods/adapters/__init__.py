@@ -1,4 +1,5 @@
-"""Parameter-efficient adapters through `peft`: one file per method, registered in `ADAPTERS`.
+"""Parameter-efficient adapters through `peft`: one file per method, registered in `ADAPTERS`
+(`registry.py`, which the method files import; this package imports them).
 
 The backbone is wrapped in a `PeftModel` (only the adapter trains; the heads stay ours and always train). The run
 directory then stores only the adapter in `model/`; `load_backbone` rebuilds base + adapter, and
@@ -6,28 +7,14 @@ directory then stores only the adapter in `model/`; `load_backbone` rebuilds bas
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
 from ecomtune.errors import RecipeError, RunDirError
+from ecomtune.methods.adapters import adalora, ia3, lora, prefix, prompt  # noqa: F401  (each registers itself)
+from ecomtune.methods.adapters.registry import ADAPTERS, AdapterMethod
 from ecomtune.recipes.schema import AdapterConfig
-from ecomtune.registry import Registry
-
-
-@dataclass
-class AdapterMethod:
-    """`config(cfg, backbone, tokenizer_path)` -> a peft config; `mergeable`: can fold into the base weights."""
-
-    config: Callable
-    mergeable: bool
-    description: str
-    callback: Callable | None = None  # () -> TrainerCallback the method needs while training (AdaLoRA)
-
-
-ADAPTERS: Registry[AdapterMethod] = Registry("adapter method")
 
 
 def apply_adapter(backbone: nn.Module, cfg: AdapterConfig, tokenizer_path: str | Path) -> nn.Module:
@@ -64,12 +51,6 @@ def merge_adapter(backbone: nn.Module, method: str) -> nn.Module:
     check_mergeable(method)
     return backbone.merge_and_unload()
 
-
-def _register() -> None:
-    from ecomtune.methods.adapters import adalora, ia3, lora, prefix, prompt  # noqa: F401
-
-
-_register()
 
 __all__ = ["ADAPTERS", "AdapterMethod", "RecipeError", "adapter_callbacks", "apply_adapter", "check_mergeable", "has_adapter",
            "load_adapter", "merge_adapter"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from transformers import TrainerCallback
 
-from ecomtune.methods.adapters import ADAPTERS, AdapterMethod
 from ecomtune.methods.adapters.lora import lora_kwargs
+from ecomtune.methods.adapters.registry import ADAPTERS, AdapterMethod
 
 
 def config(cfg, backbone, tokenizer_path):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ecomtune.errors import RecipeError
-from ecomtune.methods.adapters import ADAPTERS, AdapterMethod
+from ecomtune.methods.adapters.registry import ADAPTERS, AdapterMethod
 from ecomtune.methods.adapters.targets import (
     block_linear_paths,
     block_linears,

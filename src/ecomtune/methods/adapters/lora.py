@@ -1,7 +1,7 @@
 """LoRA: a trainable low-rank update B·A beside each wrapped linear layer (default: every linear layer of the blocks)."""
 from __future__ import annotations
 
-from ecomtune.methods.adapters import ADAPTERS, AdapterMethod
+from ecomtune.methods.adapters.registry import ADAPTERS, AdapterMethod
 from ecomtune.methods.adapters.targets import (
     block_linear_paths,
     check_layers,

@@ -1,7 +1,7 @@
 """Prefix tuning: trainable key/value vectors prepended in every attention layer (Li & Liang 2021)."""
 from __future__ import annotations
 
-from ecomtune.methods.adapters import ADAPTERS, AdapterMethod
+from ecomtune.methods.adapters.registry import ADAPTERS, AdapterMethod
 
 
 def config(cfg, backbone, tokenizer_path):

@@ -1,7 +1,7 @@
 """Prompt tuning: trainable input embeddings ("soft prompt") in front of the text (Lester et al. 2021)."""
 from __future__ import annotations
 
-from ecomtune.methods.adapters import ADAPTERS, AdapterMethod
+from ecomtune.methods.adapters.registry import ADAPTERS, AdapterMethod
 
 
 def config(cfg, backbone, tokenizer_path):
