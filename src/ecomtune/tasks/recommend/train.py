@@ -395,7 +395,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     """Re-run the full-ranking test evaluation of a run (its own recipe's data, or `data` as the interactions)."""
     from ecomtune.tasks.recommend.predict import Recommender
 
-    recipe = recipe_of_run(run_dir, read_manifest(run_dir))
+    recipe = recipe_of_run(run_dir, read_manifest(run_dir), need_data=data is None)
     if data is not None:
         recipe.data.interactions = str(data)
     rec = Recommender.load(run_dir, device=device)

@@ -324,7 +324,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     """Metrics of a search run: on its recipe's own test queries, or on a judgments table (`data`) whose products
     are in the run's catalogue (by id, else by text) and whose columns are the recipe's."""
     run_dir = Path(run_dir)
-    recipe = recipe_of_run(run_dir, read_manifest(run_dir))
+    recipe = recipe_of_run(run_dir, read_manifest(run_dir), need_data=data is None)
     engine = SearchEngine.load(run_dir, device=device)
     if data is None:
         queries, kind = load_search_data(recipe.data).test, recipe.data.format
