@@ -285,7 +285,8 @@ def test_cli_compare_reuses_runs_and_prints_the_table(compared, tmp_path):
 def test_cli_lists_the_menu():
     from typer.testing import CliRunner
 
-    from ecomtune.cli.app import _register, app
+    from ecomtune.cli.app import app
+    from ecomtune.cli.main import _register
 
     _register()
     res = CliRunner().invoke(app, ["compare", "--list"], env={"COLUMNS": "200"})

@@ -158,7 +158,8 @@ def test_a_crash_leaves_no_half_written_copy(run, tmp_path, monkeypatch):
 def test_cli_compress_then_predict(run, tmp_path):
     from typer.testing import CliRunner
 
-    from ecomtune.cli.app import _register, app
+    from ecomtune.cli.app import app
+    from ecomtune.cli.main import _register
 
     _register()
     runner = CliRunner()

@@ -93,7 +93,7 @@ def test_serve_merges_concurrent_requests_and_drains_on_sigterm(server):
 
 
 def test_serve_errors_are_one_line(classify_run, tmp_path, monkeypatch, capsys):
-    from ecomtune.cli.app import main
+    from ecomtune.cli.main import main
 
     monkeypatch.setattr(sys, "argv", ["ecomtune", "serve", str(tmp_path / "missing")])
     with pytest.raises(SystemExit) as exit_info:

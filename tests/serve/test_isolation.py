@@ -81,7 +81,7 @@ def test_poisoned_neighbours_neither_fail_nor_change_normal_requests(hostile):
 
 
 def test_api_key_options_fail_in_one_line(classify_run, tmp_path, monkeypatch, capsys):
-    from ecomtune.cli.app import main
+    from ecomtune.cli.main import main
 
     empty = tmp_path / "empty.txt"
     empty.write_text("\n")

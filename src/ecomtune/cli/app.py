@@ -65,12 +65,3 @@ def _usage_error(exc: TyperException) -> None:
     console.print(f"[bold red]error:[/] {exc.format_message().rstrip('.')}{where}", soft_wrap=True)
     sys.exit(getattr(exc, "exit_code", 2) or 2)
 
-
-def __getattr__(name: str):
-    # `main` and `_register` live in `ecomtune.cli.main` (importing every command module here would be a cycle:
-    # each command imports `app` from this module); older `from ecomtune.cli.app import main` still works.
-    if name in ("main", "_register"):
-        import importlib
-
-        return getattr(importlib.import_module("ecomtune.cli.main"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

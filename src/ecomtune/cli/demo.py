@@ -19,8 +19,6 @@ def demo(
 
     Takes a few minutes on 2 CPU cores. Example: ecomtune demo
     """
-    from ecomtune.recipes import load_recipe
-    from ecomtune.tasks.text.train import train as run_train
+    from ecomtune.api import train
 
-    recipe = load_recipe("demo", [*(overrides or []), f"output.dir={output}", "output.overwrite=true"])
-    show_run(run_train(recipe))
+    show_run(train("demo", [*(overrides or []), f"output.dir={output}", "output.overwrite=true"]))

@@ -31,7 +31,8 @@ def evaluate(
     from ecomtune.api import evaluate as run_evaluate
     from ecomtune.cli.show import metrics_table
 
-    metrics = run_evaluate(run_dir, input, batch_size=batch_size, device=device, noise=noise, noise_seed=noise_seed)
+    options = {"noise": noise, "noise_seed": noise_seed} if noise is not None else {}
+    metrics = run_evaluate(run_dir, input, device=device, batch_size=batch_size, **options)
     noisy = f" with {noise:.0%} character noise" if noise is not None else ""
     console.print(metrics_table(metrics, title=f"metrics on {metrics['rows']} rows{noisy}"))
     if metrics.get("rows_with_unknown_labels"):

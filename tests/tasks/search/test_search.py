@@ -213,7 +213,8 @@ def test_engine_finds_the_obvious_product_and_adds_products(search_run):
 def test_cli_search(search_run):
     from typer.testing import CliRunner
 
-    from ecomtune.cli.app import _register, app
+    from ecomtune.cli.app import app
+    from ecomtune.cli.main import _register
 
     run, _ = search_run
     _register()

@@ -16,10 +16,10 @@ def evaluate(run_dir: str | Path, data: str | Path | None = None, device: str = 
     """Metrics of the run (`model`, if already loaded) on `data` or its test split. `noise` (e.g. 0.1) perturbs that
     fraction of characters first (typos / similar Chinese characters)."""
     manifest = read_manifest(run_dir)
-    recipe = recipe_of_run(run_dir, manifest, need_data=data is None)
     # The run's own precision by default, so the numbers reproduce the manifest's.
     model = model or ExpertModel.load(run_dir, device=device,
                                       precision=precision or manifest["cost"].get("precision", "auto"))
+    recipe = recipe_of_run(run_dir, manifest, need_data=data is None)
     texts, raw, unknown = known_labelled(recipe, model.space, data)
     if noise is not None:
         from ecomtune.data.noise import add_noise
