@@ -60,7 +60,7 @@ def _recommend(folder: Path, backbone: str) -> dict:
                      "max_history": 8},
             "model": {"type": "sasrec", "item_embedding": "id", "hidden": 16, "heads": 2, "layers": 1},
             "training": {"epochs": 2, "batch_size": 32, "learning_rate": 1e-2, "evaluate_every": 1, "device": "cpu"},
-            "evaluation": {"ks": [1, 5]},
+            "evaluation": {"ks": [1, 5], "metric": "ndcg@5"},
             "output": {"dir": str(folder / "runs" / "recommend")}}
 
 

@@ -74,6 +74,7 @@ class Task:
     load: str  # (run_dir, device) -> a predictor: `predict`, `evaluate` (+ `encode` where it has vectors)
     evaluate: str  # (run_dir, data, device) -> metrics dict
     verify: str | None = None  # (run_dir, manifest) -> None: the task's checks of a run that need no weights
+    inputs: str = "texts"  # what it predicts for, in messages ("predicts 300 texts/s")
 
     def part(self, name: str):
         """Import and return one piece, e.g. `task("search").part("train")`."""

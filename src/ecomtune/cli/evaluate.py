@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ecomtune.cli.app import app
-from ecomtune.cli.options import BATCH, DEVICE
+from ecomtune.cli.options import DEVICE
 from ecomtune.console import console
 
 
@@ -16,7 +16,7 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by `ecomtune train`."),
     input: Path = typer.Option(None, "--input", "-i", help="Labelled file with the recipe's columns "
                                "(default: the recipe's own test split)."),
-    batch_size: int = BATCH,
+    batch_size: int = typer.Option(None, "--batch-size", "-b", min=1, help="Texts per batch (text runs; default 64)."),
     device: str = DEVICE,
     json_out: Path = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
     noise: float = typer.Option(None, "--noise", min=0.001, max=0.999, help="Perturb this fraction of characters "
@@ -32,7 +32,9 @@ def evaluate(
     from ecomtune.cli.show import metrics_table
 
     options = {"noise": noise, "noise_seed": noise_seed} if noise is not None else {}
-    metrics = run_evaluate(run_dir, input, device=device, batch_size=batch_size, **options)
+    if batch_size is not None:
+        options["batch_size"] = batch_size
+    metrics = run_evaluate(run_dir, input, device=device, **options)
     noisy = f" with {noise:.0%} character noise" if noise is not None else ""
     console.print(metrics_table(metrics, title=f"metrics on {metrics['rows']} rows{noisy}"))
     if metrics.get("rows_with_unknown_labels"):

@@ -8,18 +8,25 @@ from rich.table import Table
 from ecomtune.console import console
 
 
-def metrics_table(metrics: dict, title: str = "test metrics", baseline: dict | None = None) -> Table:
+def metrics_table(metrics: dict, title: str = "test metrics", baseline: dict | None = None,
+                  baseline_name: str = "TF-IDF") -> Table:
+    """Test metrics, with the task's baseline and the lift over it beside each metric the baseline also has."""
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
+    if baseline:
+        table.add_column(f"{baseline_name} baseline", justify="right")
+        table.add_column("lift (points)", justify="right")
     if "accuracy" not in metrics:  # ranking tasks: HR@K, NDCG@K, MRR, ... as they come
         for key, value in metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+                cells = [key, f"{value:.4f}" if isinstance(value, float) else str(value)]
+                b = (baseline or {}).get(key)
+                if baseline:
+                    lift = isinstance(b, float) and isinstance(value, float)
+                    cells += [f"{b:.4f}", f"{(value - b) * 100:+.1f}"] if lift else ["", ""]
+                table.add_row(*cells)
         return table
-    if baseline:
-        table.add_column("TF-IDF baseline", justify="right")
-        table.add_column("lift (points)", justify="right")
     rows = [("accuracy", metrics.get("accuracy")), ("macro-F1", metrics.get("macro_f1"))]
     keys = [("accuracy",), ("macro_f1",)]
     if "levels" in metrics:
@@ -46,13 +53,16 @@ def metrics_table(metrics: dict, title: str = "test metrics", baseline: dict | N
 
 
 def show_run(run_dir: Path) -> None:
+    from ecomtune.registry import task
     from ecomtune.rundir import read_manifest
 
     manifest = read_manifest(run_dir)
-    base = (manifest.get("baseline") or {}).get("metrics", {}).get("test")
-    console.print(metrics_table(manifest["metrics"]["test"], baseline=base))
+    baseline = manifest.get("baseline") or {}
+    names = {"tfidf-logreg": "TF-IDF"}
+    console.print(metrics_table(manifest["metrics"]["test"], baseline=baseline.get("metrics", {}).get("test"),
+                                baseline_name=names.get(baseline.get("name"), baseline.get("name", ""))))
     cost = manifest.get("cost", {})
     console.print(f"trained in {cost.get('train_seconds', 0):.0f}s ({cost.get('train_samples_per_second') or 0:.1f} "
                   f"samples/s, peak {cost.get('peak_memory_mb', 0):.0f} MB); predicts "
-                  f"{cost.get('inference_samples_per_second', 0):.0f} texts/s")
+                  f"{cost.get('inference_samples_per_second', 0):.0f} {task(manifest['task']).inputs}/s")
     console.print(f"run directory: [bold]{run_dir}[/]   report: [bold]{Path(run_dir) / 'report.html'}[/]")

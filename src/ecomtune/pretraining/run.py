@@ -42,7 +42,7 @@ from ecomtune.pretraining.config import PretrainConfig
 from ecomtune.pretraining.data import load_texts
 from ecomtune.recipes.loader import first_difference
 from ecomtune.rundir import dir_size_mb, open_run_folder, versions, write_manifest
-from ecomtune.training.callbacks import CostMeter, RichProgress
+from ecomtune.training.callbacks import CostMeter, RichProgress, last_checkpoint
 from ecomtune.training.device import autocast, resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -306,8 +306,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, overwrite: bool = False)
     for noisy in (ProgressCallback, PrinterCallback):  # replaced by RichProgress
         trainer.remove_callback(noisy)
     say(f"training {total_steps} steps")
-    checkpoint = resume and any((out / CHECKPOINTS).glob("checkpoint-*"))
-    trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    trainer.train(resume_from_checkpoint=last_checkpoint(out / CHECKPOINTS) if resume else None)
 
     ppl_after = held_out()
     warm = next((h["head_warmup_perplexity"] for h in trainer.state.log_history if "head_warmup_perplexity" in h),

@@ -9,7 +9,7 @@ from transformers import TrainerCallback
 
 from ecomtune.training.meter import Meter, PeakMemory
 
-__all__ = ["COST_FILE", "CostMeter", "PeakMemory", "RichProgress"]  # PeakMemory: moved to training.meter
+__all__ = ["COST_FILE", "CostMeter", "PeakMemory", "RichProgress", "last_checkpoint"]  # PeakMemory: moved to training.meter
 
 COST_FILE = "cost.json"  # in each checkpoint folder: the cost of the run up to that checkpoint
 
@@ -28,8 +28,10 @@ class CostMeter(TrainerCallback):
         self.meter.start()
 
     def on_save(self, args, state, control, **kwargs):
-        (Path(args.output_dir) / f"checkpoint-{state.global_step}" / COST_FILE).write_text(
-            json.dumps(self.meter.state_dict()), encoding="utf-8")
+        # written last, atomically: a checkpoint folder with cost.json finished saving (see `last_checkpoint`)
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / COST_FILE
+        path.with_suffix(".tmp").write_text(json.dumps(self.meter.state_dict()), encoding="utf-8")
+        path.with_suffix(".tmp").replace(path)
 
     def on_train_end(self, args, state, control, **kwargs):
         self.meter.stop()
@@ -38,6 +40,12 @@ class CostMeter(TrainerCallback):
 
     def summary(self) -> dict:
         return self.meter.summary()
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint that finished saving: an interrupted save leaves a folder without `cost.json`."""
+    done = [p for p in Path(folder).glob("checkpoint-*") if (p / COST_FILE).is_file() and p.name[11:].isdigit()]
+    return str(max(done, key=lambda p: int(p.name[11:]))) if done else None
 
 
 class RichProgress(TrainerCallback):

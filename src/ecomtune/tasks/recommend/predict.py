@@ -135,9 +135,9 @@ class Recommender:
         """The predictor verb: top `k` items for each history (`recommend` for each)."""
         return [self.recommend(h, k, exclude_history) for h in histories]
 
-    def encode(self, histories: list[np.ndarray], profiles: list[str | None] | None = None) -> np.ndarray:
-        """User vectors [n, d] of position histories (see `positions`), as the index is searched with."""
-        return self.user_vectors(histories, profiles)
+    def encode(self, histories: list[list[str]], profiles: list[str | None] | None = None) -> np.ndarray:
+        """User vectors [n, d] of item-id histories (and profile texts), as the catalogue index is searched with."""
+        return self.user_vectors([self.positions(h) for h in histories], profiles)
 
     def evaluate(self, data=None, **options) -> dict:
         """Full-ranking metrics on the recipe's test split (see `ecomtune.evaluate`)."""
@@ -191,8 +191,8 @@ class Recommender:
     def serve_batch(self, keys: list[str], bucket_size: int = 32) -> list[np.ndarray]:
         """Micro-batch of history keys -> one user vector each."""
         parts = [k.partition(self.PROFILE_SEP) for k in keys]
-        return list(self.encode([self.positions(h.split(), strict=False) for h, _, _ in parts],
-                                [p or None for _, _, p in parts]))
+        return list(self.user_vectors([self.positions(h.split(), strict=False) for h, _, _ in parts],
+                                      [p or None for _, _, p in parts]))
 
     def warmup(self, bucket_size: int = 32) -> None:
         first = self.item_ids[1:3]

@@ -12,4 +12,5 @@ register_task(Task(
     endpoint="/v1/search", router="ecomtune.deploy.serve.routers.search:router",
     recipe="ecomtune.tasks.search.recipe:SearchRecipe", check="ecomtune.tasks.search.data:check",
     train="ecomtune.tasks.search.train:train", baseline="ecomtune.tasks.search.train:baseline",
-    load="ecomtune.tasks.search.predict:SearchEngine.load", evaluate="ecomtune.tasks.search.train:evaluate_run"))
+    load="ecomtune.tasks.search.predict:SearchEngine.load", evaluate="ecomtune.tasks.search.train:evaluate_run",
+    inputs="queries"))

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ecomtune.errors import DataError
-from ecomtune.tasks.search.data import (
+from ecomtune.tasks.search.tables import (
     QuerySet,
     SearchData,
     check_nonempty,

@@ -37,7 +37,7 @@ from ecomtune.tasks.text.network import TextClassifier
 from ecomtune.tasks.text.predict import ExpertModel
 from ecomtune.tasks.text.profile import write_reference_profile
 from ecomtune.tasks.text.weights import save_model
-from ecomtune.training.callbacks import CostMeter, RichProgress
+from ecomtune.training.callbacks import CostMeter, RichProgress, last_checkpoint
 from ecomtune.training.device import resolve_device, resolve_precision
 from ecomtune.training.trainer import EcomTrainer, PadCollator, TokenizedSplit, training_arguments
 
@@ -158,8 +158,7 @@ def fit(run: Run, resume: bool) -> None:
     for noisy in (ProgressCallback, PrinterCallback):  # replaced by RichProgress
         run.trainer.remove_callback(noisy)
     say("training")
-    checkpoint = resume and any(checkpoints.glob("checkpoint-*"))
-    run.trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    run.trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints) if resume else None)
 
 
 def evaluate(run: Run) -> dict:
