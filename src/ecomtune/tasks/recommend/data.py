@@ -256,7 +256,12 @@ def load_data(cfg: RecommendData, need_text: bool) -> RecData:
 def check(recipe) -> dict:
     """`ecomtune data check` of a recommendation recipe: read, validate and split; users, items, notes."""
     data = load_data(recipe.data, need_text=recipe.uses_text)
-    return {"task": "recommend", **data.summary(), "notes": data.notes}
+    s = data.summary()
+    said = [f"{s['users']} users, {s['items']} items ({s['cold_items']} held out as cold), {s['train_interactions']} "
+            f"training interactions ({s['mean_train_length']} per user)",
+            f"leave-one-out: {s['validation_cases']} validation / {s['test_cases']} test cases "
+            f"({s['cold_test_cases']} with a cold target)"]
+    return {"task": "recommend", **s, "notes": data.notes, "said": said}
 
 
 def split(item_ids, item_texts, user_ids, sequences, cold, notes=None) -> RecData:

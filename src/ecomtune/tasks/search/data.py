@@ -185,8 +185,11 @@ def load_query_classes(d) -> SearchData:
 def check(recipe) -> dict:
     """`ecomtune data check` of a search recipe: read and validate the data; products and queries."""
     data = load_search_data(recipe.data)
+    said = [f"({data.kind}) {len(data.texts)} products, {len(data.train)} training / {len(data.test)} test queries"]
+    if data.info:
+        said.append(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data.info.items()))
     return {"task": "search", "format": data.kind, "products": len(data.texts), "train_queries": len(data.train),
-            "test_queries": len(data.test), **data.info}
+            "test_queries": len(data.test), **data.info, "said": said}
 
 
 def load_search_data(d) -> SearchData:

@@ -65,7 +65,13 @@ def check(recipe: Recipe) -> dict:
     """Every check that precedes loading weights (`ecomtune data check`); the data summary with the task."""
     prepared = prepare_data(recipe)
     check_threshold(recipe, prepared)
-    return {"task": recipe.task, **summarize(prepared)}
+    summary = summarize(prepared)
+    rows, chars = summary["rows"], summary["text_chars"]
+    said = [f"{rows['train']} train / {rows['validation']} validation / {rows['test']} test rows   (sha256 "
+            f"{summary['sha256'][:12]})",
+            f"text length (characters): p5 {chars['p5']:.0f}, median {chars['p50']:.0f}, p95 {chars['p95']:.0f}, "
+            f"p99 {chars['p99']:.0f}, max {chars['max']}"]
+    return {"task": recipe.task, **summary, "said": said}
 
 
 def train(recipe: Recipe, resume: bool = False) -> Path:
