@@ -82,7 +82,7 @@ def test_data_check_every_task_family(tmp_path):
     assert "data OK: 12 users, 7 items (0 held out as cold), 36 training interactions (3.0 per user)" in out.stderr
     assert "leave-one-out: 12 validation / 12 test cases" in out.stderr
     out = ecomtune("data", "check", tmp_path / "search.yaml")
-    assert "data OK (query-classes): 3 products, 16 training / 4 test queries" in out.stderr
+    assert "data OK: (query-classes) 3 products, 16 training / 4 test queries" in out.stderr
 
 
 def test_corrupt_gzip_is_one_line_naming_the_file(tmp_path, reviews_csv, tiny_encoder):
