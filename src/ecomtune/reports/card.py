@@ -43,9 +43,9 @@ def _dataset_name(manifest: dict) -> str:
     return files.get("train") or manifest.get("name") or "custom"
 
 
-def _front_matter(manifest: dict) -> dict:
+def _front_matter(manifest: dict, pipeline_tag: str | None) -> dict:
     task = manifest.get("task", "classify")
-    meta = {"library_name": "ecomtune", "pipeline_tag": "text-classification"}
+    meta = {"library_name": "ecomtune", **({"pipeline_tag": pipeline_tag} if pipeline_tag else {})}
     if manifest.get("language"):
         meta["language"] = [manifest["language"]]
     meta["tags"] = ["ecomtune", "e-commerce", task]
@@ -62,7 +62,7 @@ def _front_matter(manifest: dict) -> dict:
         meta["model-index"] = [{
             "name": manifest.get("name") or "ecomtune-model",
             "results": [{
-                "task": {"type": "text-classification", "name": "Text Classification"},
+                "task": {"type": pipeline_tag or task, "name": task},
                 "dataset": {"name": dataset, "type": dataset, "split": "test"},
                 "metrics": metrics,
             }],
@@ -97,12 +97,12 @@ def _description(manifest: dict) -> str:
     data = manifest.get("data") or {}
     column = f"the {_code(data['text_column'])} text column" if data.get("text_column") else "e-commerce text"
     backbone = _code(backbone_id(manifest))
-    if manifest.get("task") == "taxonomy":
-        levels = (manifest.get("taxonomy") or {}).get("levels") or []
+    if manifest.get("taxonomy"):
+        levels = manifest["taxonomy"].get("levels") or []
         path = " → ".join(map(_md, levels))
         what = f"predicts a path through a {len(levels)}-level product taxonomy ({path})"
-    elif manifest.get("task") == "multitask":
-        heads = (manifest.get("multitask") or {}).get("heads") or []
+    elif manifest.get("multitask"):
+        heads = manifest["multitask"].get("heads") or []
         what = f"labels {column} with {len(heads)} independent heads ({', '.join(map(_code, heads))})"
     else:
         what = f"classifies {column} into one of {len(manifest.get('labels') or [])} labels"
@@ -171,10 +171,7 @@ def _cost_section(manifest: dict) -> str:
     return "## Cost\n\n" + _table(["Item", "Value"], cost_rows(cost)) if cost else ""
 
 
-def _usage_section() -> str:
-    return """## How to use
-
-```bash
+TEXT_USAGE = """```bash
 ecomtune predict RUN_DIR --input reviews.csv --output preds.csv
 ```
 
@@ -199,19 +196,24 @@ def _limitations_section(manifest: dict) -> str:
     )
 
 
-def write_model_card(run_dir: Path, manifest: dict) -> Path:
-    """Write run_dir/README.md (front matter + Markdown) and return its path."""
-    front = yaml.safe_dump(_front_matter(manifest), sort_keys=False, allow_unicode=True)
+def write_model_card(run_dir: Path, manifest: dict, what: str | None = None, sections: tuple[str, ...] | None = None,
+                     usage: str = TEXT_USAGE, pipeline_tag: str | None = "text-classification") -> Path:
+    """Write run_dir/README.md (front matter + Markdown) and return its path: the one model card of every task,
+    fed by the manifest. A task gives what its model does (`what`), its own `sections` and `usage`; the defaults
+    describe a text classifier from the manifest's label sections."""
+    front = yaml.safe_dump(_front_matter(manifest, pipeline_tag), sort_keys=False, allow_unicode=True)
+    intro = (f"This model {what}. It was trained with [ecomtune](https://pypi.org/project/ecomtune/)." if what
+             else _description(manifest))
     sections = [
         f"# {_md(manifest.get('name') or 'ecomtune model')}",
-        _description(manifest),
-        _labels_section(manifest),
+        intro,
+        *(sections if sections is not None else [_labels_section(manifest)]),
         _data_section(manifest),
         _metrics_section(manifest),
         _baseline_section(manifest),
         _distill_section(manifest),
         _cost_section(manifest),
-        _usage_section(),
+        "## How to use\n\n" + usage,
         _limitations_section(manifest),
     ]
     out = Path(run_dir) / "README.md"

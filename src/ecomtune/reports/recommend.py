@@ -1,9 +1,11 @@
-"""Report of a recommendation run: model card (README.md), learning curve and a small HTML page."""
+"""Report of a recommendation run: the model card (README.md, the shared generator), learning curve and a small
+HTML page."""
 from __future__ import annotations
 
 import html
 from pathlib import Path
 
+from ecomtune.reports.card import write_model_card
 from ecomtune.reports.plots import _figure
 
 
@@ -45,12 +47,14 @@ def write_recommend_report(run_dir: Path, manifest: dict) -> None:
             f"Cost: {cost['trainable_params']:,} trainable parameters, trained {cost['train_seconds']:.0f} s "
             f"({cost['epochs']} epochs, {cost['train_samples_per_second']} samples/s), full-ranking test "
             f"evaluation {cost['full_ranking_eval_seconds']:.1f} s ({cost['eval_users_per_second']:.0f} users/s), "
-            f"peak memory {cost.get('peak_memory_mb')} MB, model {cost['model_size_mb']} MB.", "",
-            "```bash", f"ecomtune recommend {run_dir.name} --user-history ITEM,ITEM,ITEM --k 10", "```", ""]
-    if history:
-        card += ["![learning curve](plots/learning_curve.png)", ""]
-    text = "\n".join(card)
-    (run_dir / "README.md").write_text(text, encoding="utf-8")
+            f"peak memory {cost.get('peak_memory_mb')} MB, model {cost['model_size_mb']} MB."]
+    section = "\n".join(["## Protocol", "", f"{manifest['protocol']}.", "", *_table(metrics)]
+                        + (["", "![learning curve](plots/learning_curve.png)"] if history else []))
+    write_model_card(run_dir, manifest, pipeline_tag=None, sections=(section,), what=(
+        f"recommends what a user buys next from their history ({what}; {data['users']} users, {data['items']} items, "
+        f"{data['cold_items']} held out as cold-start items)"), usage=(
+        f"```bash\necomtune recommend {run_dir.name} --user-history ITEM,ITEM,ITEM --k 10\n```\n\n"
+        "```python\nfrom ecomtune import load\n\nload(\"RUN_DIR\").predict([[\"ITEM\", \"ITEM\"]], k=10)\n```"))
     body = "".join(f"<p>{html.escape(line)}</p>" if not line.startswith("|") else "" for line in card[:8])
     rows = "".join("<tr><td>" + "</td><td>".join(html.escape(c.strip()) for c in line.strip("|").split("|"))
                    + "</td></tr>" for line in _table(metrics) if not line.startswith("|---"))

@@ -35,12 +35,16 @@ def headline_metrics(metrics: dict) -> list[Metric]:
             rows.append(Metric("Mean accuracy over heads", "accuracy", metrics.get("accuracy")))
             rows.append(Metric("Mean macro-F1 over heads", "f1", metrics.get("macro_f1"), {"average": "macro"}))
             rows.append(Metric("All heads correct", "exact_match", metrics.get("all_heads_accuracy")))
-    else:
+    elif "accuracy" in metrics or "macro_f1" in metrics:
         rows = [
             Metric("Accuracy", "accuracy", metrics.get("accuracy")),
             Metric("Macro-F1", "f1", metrics.get("macro_f1"), {"average": "macro"}),
             Metric("Weighted-F1", "f1", metrics.get("weighted_f1"), {"average": "weighted"}),
         ]
+    else:  # ranking (recommend, search): HR@K, NDCG@K, MRR, Recall@K as they come; counts are not metrics
+        rows = [Metric(name, name.split("@")[0], value, {"k": int(name.split("@")[1])} if "@" in name and
+                       name.split("@")[1].isdigit() else None)
+                for name, value in metrics.items() if isinstance(value, float)]
     return [row for row in rows if is_number(row.value)]
 
 

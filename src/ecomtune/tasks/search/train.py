@@ -309,15 +309,19 @@ def _cost(run: _Run, engine: SearchEngine) -> dict:
 
 
 def _model_card(run_dir: Path, manifest: dict) -> None:
-    test = manifest["metrics"]["test"]
-    lines = [f"# {manifest['name']} (ecomtune search)", "", manifest.get("description") or "", "",
-             (f"Bi-encoder `{manifest['backbone']['name']}` over {manifest['catalogue']['products']} products "
-             f"(data format `{manifest['data']['format']}`)."), "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in test.items()]
+    """The shared model card, with the catalogue and every baseline of the run."""
+    from ecomtune.reports import write_model_card
+
+    rows = ["| baseline | " + " | ".join(manifest["metrics"]["test"]) + " |",
+            "|---|" + "---|" * len(manifest["metrics"]["test"])]
     for name, values in (manifest.get("baselines") or {}).items():
-        lines += ["", f"Baseline `{name}`: " + ", ".join(f"{k} {v}" for k, v in values.items())]
-    lines += ["", "Load: `ecomtune.load(RUN_DIR).search('query', k=10)`; CLI: `ecomtune search RUN_DIR --query ...`"]
-    (run_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        rows.append(f"| {name} | " + " | ".join(str(values.get(k, "")) for k in manifest["metrics"]["test"]) + " |")
+    write_model_card(run_dir, manifest, pipeline_tag="sentence-similarity", sections=(
+        "## Baselines\n\nSame test queries, same metrics.\n\n" + "\n".join(rows),), what=(
+        f"ranks the {manifest['catalogue']['products']} products of its catalogue for a search query: a bi-encoder "
+        f"fine-tuned from `{manifest['backbone']['name']}` (data format `{manifest['data']['format']}`)"), usage=(
+        "```bash\necomtune search RUN_DIR --query \"black running shoes\" -k 10\n```\n\n"
+        "```python\nfrom ecomtune import load\n\nload(\"RUN_DIR\").search(\"black running shoes\", k=10)\n```"))
 
 
 def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: str = "auto") -> dict:
