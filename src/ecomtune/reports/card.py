@@ -125,7 +125,7 @@ def _data_section(manifest: dict) -> str:
         lines.append("- label columns: " + ", ".join(map(_code, data["label_columns"])))
     if data.get("sha256"):
         lines.append(f"- data sha256: {_code(data['sha256'])}")
-    return "\n".join(lines)
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def _metrics_section(manifest: dict) -> str:

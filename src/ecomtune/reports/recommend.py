@@ -53,7 +53,7 @@ def write_recommend_report(run_dir: Path, manifest: dict) -> None:
     write_model_card(run_dir, manifest, pipeline_tag=None, sections=(section,), what=(
         f"recommends what a user buys next from their history ({what}; {data['users']} users, {data['items']} items, "
         f"{data['cold_items']} held out as cold-start items)"), usage=(
-        f"```bash\necomtune recommend {run_dir.name} --user-history ITEM,ITEM,ITEM --k 10\n```\n\n"
+        "```bash\necomtune recommend RUN_DIR --user-history ITEM,ITEM,ITEM --k 10\n```\n\n"
         "```python\nfrom ecomtune import load\n\nload(\"RUN_DIR\").predict([[\"ITEM\", \"ITEM\"]], k=10)\n```"))
     body = "".join(f"<p>{html.escape(line)}</p>" if not line.startswith("|") else "" for line in card[:8])
     rows = "".join("<tr><td>" + "</td><td>".join(html.escape(c.strip()) for c in line.strip("|").split("|"))

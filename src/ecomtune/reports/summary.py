@@ -7,6 +7,9 @@ from typing import NamedTuple
 from .formatting import is_number
 
 
+COUNTS = {"queries", "queries_skipped", "cases", "rows", "rows_with_unknown_labels"}  # sizes, not metrics
+
+
 class Metric(NamedTuple):
     name: str  # human label, e.g. "Macro-F1" or "subCategory accuracy"
     type: str  # Hugging Face model-index metric type
@@ -44,7 +47,7 @@ def headline_metrics(metrics: dict) -> list[Metric]:
     else:  # ranking (recommend, search): HR@K, NDCG@K, MRR, Recall@K as they come; counts are not metrics
         rows = [Metric(name, name.split("@")[0], value, {"k": int(name.split("@")[1])} if "@" in name and
                        name.split("@")[1].isdigit() else None)
-                for name, value in metrics.items() if isinstance(value, float)]
+                for name, value in metrics.items() if isinstance(value, float) and name not in COUNTS]
     return [row for row in rows if is_number(row.value)]
 
 
