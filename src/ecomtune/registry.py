@@ -88,8 +88,9 @@ class Task:
         return obj
 
     def module(self, name: str):
-        """One of the task folder's modules (`recipe`, `data`, `model`, `metrics`, `predict`, ...)."""
-        return importlib.import_module(f"ecomtune.tasks.{self.name}.{name}")
+        """One of the task folder's modules (`recipe`, `data`, `model`, `metrics`, `predict`, ...); the folder is the
+        task name with `-` as `_` (`image-classify` lives in `tasks/image_classify/`)."""
+        return importlib.import_module(f"ecomtune.tasks.{self.name.replace('-', '_')}.{name}")
 
 
 TASKS: Registry[Task] = Registry("task")

@@ -7,7 +7,10 @@ from ecomtune.errors import RecipeError
 
 
 def layer_stack(backbone: nn.Module) -> nn.ModuleList:
-    """The transformer blocks, bottom first (BERT `encoder.layer`, Llama/Gemma `layers`, ...)."""
+    """The transformer blocks, bottom first (BERT `encoder.layer`, Llama/Gemma `layers`, ...); a backbone that
+    knows its own blocks says so with `layer_groups()` (the image backbones: CNN blocks, ViT layers)."""
+    if hasattr(backbone, "layer_groups"):
+        return backbone.layer_groups()
     best = None
     for name, module in backbone.named_modules():
         if isinstance(module, nn.ModuleList) and name.split(".")[-1] in ("layer", "layers", "h", "block", "blocks"):

@@ -62,6 +62,10 @@ _add("pgd", "PGD adversarial training: several projected embedding perturbations
      "training.adversarial.method=pgd")
 _add("focal", "focal loss (gamma 2) with balanced class weights, for imbalanced labels",
      "training.loss.name=focal", "training.loss.class_weights=balanced", "training.label_smoothing=0")
+_add("linear-probe", "the backbone stays fixed; only the head trains (the cheapest transfer)",
+     "training.linear_probe=true")
+_add("mixup", "images: mixup (alpha 0.2) of training image pairs and their labels", "training.augment.mixup=0.2")
+_add("cutmix", "images: cutmix (alpha 1.0), a patch of one image pasted into another", "training.augment.cutmix=1.0")
 _add("augment", "text augmentation: +50% edited copies of the training rows", "data.augment.fraction=0.5")
 
 

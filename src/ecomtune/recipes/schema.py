@@ -211,6 +211,8 @@ class TrainingConfig(_Section):
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm, e.g. `1.0`")
     freeze_embeddings: bool = Field(False, description="keep the token embeddings fixed: `true` or `false`")
     freeze_layers: int = Field(0, ge=0, description="keep the bottom N transformer layers fixed, e.g. `2`")
+    linear_probe: bool = Field(False, description="keep the whole backbone fixed, train the head only: `true` or "
+                                                  "`false`")
     gradual_unfreeze: bool = Field(
         False, description="start with only the head trainable and unfreeze one layer group per epoch (top first)"
     )
@@ -346,6 +348,9 @@ class Recipe(_Section):
             raise ValueError("`evaluation.threshold` is tuned on validation rows — set `data.split.validation` > 0")
         if t.loss.name != "ce" and t.label_smoothing:
             raise ValueError("`training.label_smoothing` only applies to `loss.name: ce` — set it to 0 for focal loss")
+        if t.linear_probe and (m.adapter or t.freeze_layers or t.gradual_unfreeze or t.layer_lr_decay < 1):
+            raise ValueError("`training.linear_probe` trains the head only — remove `model.adapter`, "
+                             "`freeze_layers`, `gradual_unfreeze` and `layer_lr_decay`")
         if self.data.augment and t.distill:
             raise ValueError("`data.augment` and `training.distill` do not combine (the teacher labels the training "
                              "rows before augmentation runs) — remove `data.augment`, or give extra texts as "

@@ -210,8 +210,9 @@ def _versions(manifest: dict) -> str:
     return _section("Library versions", _table(["Library", "Version"], rows)) if rows else ""
 
 
-def write_report(run_dir: Path, manifest: dict) -> Path:
-    """Write run_dir/plots/*.png and run_dir/report.html; return the HTML path."""
+def write_report(run_dir: Path, manifest: dict, extra: list[str] | None = None) -> Path:
+    """Write run_dir/plots/*.png and run_dir/report.html; return the HTML path. `extra`: a task's own sections
+    (HTML, e.g. the image task's confident mistakes and Grad-CAM), placed after the per-class results."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     body = [
@@ -221,6 +222,7 @@ def write_report(run_dir: Path, manifest: dict) -> Path:
         _per_level(run_dir, manifest),
         _learning_curves(run_dir, manifest),
         *_confusion_and_classes(run_dir, manifest),
+        *(extra or []),
         _distill(manifest),
         _cost(manifest),
         _recipe(manifest),

@@ -22,6 +22,7 @@ from ecomtune.data.prepare import PreparedData, prepare_data, summarize
 from ecomtune.errors import RecipeError
 from ecomtune.methods.adapters import adapter_callbacks, apply_adapter
 from ecomtune.methods.freeze import apply_freeze
+from ecomtune.methods.layers import set_trainable
 from ecomtune.methods.losses import recipe_loss
 from ecomtune.methods.threshold import check_threshold, tune_threshold
 from ecomtune.methods.truncate import check_keep_layers, truncate_layers
@@ -131,6 +132,8 @@ def build_model(recipe: Recipe, prepared: PreparedData):
     model = TextClassifier(backbone, prepared.space.sizes, recipe.model.pooling or resolved.pooling,
                            recipe.model.dropout, t.label_smoothing, loss_fn=loss_fn)
     apply_freeze(backbone, t.freeze_embeddings, t.freeze_layers)
+    if t.linear_probe:
+        set_trainable(backbone, False)
     if t.gradient_checkpointing:
         if not getattr(backbone, "supports_gradient_checkpointing", False):
             raise RecipeError(f"`training.gradient_checkpointing`: {type(backbone).__name__} does not support it "
