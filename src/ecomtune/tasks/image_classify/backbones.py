@@ -78,10 +78,11 @@ class HFBackbone(nn.Module):
         return self.model.config
 
     def layer_groups(self) -> nn.ModuleList:
-        encoder = self.model.encoder
-        for name in ("layer", "layers", "stages"):
-            if isinstance(getattr(encoder, name, None), nn.ModuleList):
-                return getattr(encoder, name)
+        # ResNet/ConvNeXt keep their blocks in `encoder.stages`; transformers 5's ViT has no encoder: `layers`
+        for owner in (getattr(self.model, "encoder", None), self.model):
+            for name in ("layer", "layers", "stages"):
+                if isinstance(getattr(owner, name, None), nn.ModuleList):
+                    return getattr(owner, name)
         raise BackboneError(f"cannot find the blocks of {type(self.model).__name__} — remove `freeze_layers`, "
                             "`gradual_unfreeze` and `layer_lr_decay`")
 

@@ -133,20 +133,21 @@ def _check_images(frame: pd.DataFrame, data, notes: list[str]) -> tuple[pd.DataF
     with ThreadPoolExecutor(2) as pool:
         infos = dict(zip(files, pool.map(lambda f: inspect(f, data.min_side) if f else
                                          ImageInfo(problem="empty image path"), files)))
-    problems = [(row.origin, row.image, infos[row.image].problem) for row in frame.itertuples()
+    problems = [(row.Index, row.origin, row.image, infos[row.image].problem) for row in frame.itertuples()
                 if infos[row.image].problem]
     no_label = frame[levels].eq("").any(axis=1) | frame[levels].eq("nan").any(axis=1)
-    problems += [(o, i, "empty label") for o, i in zip(frame["origin"][no_label], frame["image"][no_label])]
+    problems += [(k, o, i, "empty label") for k, o, i in
+                 zip(frame.index[no_label], frame["origin"][no_label], frame["image"][no_label])]
     if problems and data.bad_rows == "error":
-        shown = "; ".join(f"{o}: {i} — {why}" for o, i, why in problems[:3])
+        shown = "; ".join(f"{o}: {i} — {why}" for _, o, i, why in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise DataError(f"{len(problems)} bad image rows: {shown}{more} — fix or remove them, or set "
                         "`data.bad_rows: drop`")
     if problems:
-        notes.append(f"dropped {len(problems)} bad image rows (`data.bad_rows: drop`), e.g. {problems[0][0]}: "
-                     f"{problems[0][2]}")
-        bad = {o for o, _, _ in problems}
-        frame = frame[~frame["origin"].isin(bad)].reset_index(drop=True)
+        notes.append(f"dropped {len(problems)} bad image rows (`data.bad_rows: drop`), e.g. {problems[0][1]}: "
+                     f"{problems[0][3]}")
+        # by row, not by origin: a train and a test folder may both hold `red/0.jpg`
+        frame = frame.drop(index=sorted({k for k, _, _, _ in problems})).reset_index(drop=True)
     converted = defaultdict(list)
     for row in frame.itertuples():
         kind = NOT_RGB.get(infos[row.image].mode)
@@ -230,6 +231,10 @@ def prepare_images(recipe) -> PreparedImages:
         rows = list(part[levels].itertuples(index=False, name=None))
         splits[role] = ImageSplit(part["image"].tolist(), space.encode(rows), part["origin"].tolist(),
                                   part["md5"].tolist())
+    if not len(splits["test"]):  # evaluation needs test images: say so now, not after training
+        raise DataError(f"{data.train}: no test images after the checks and the split — the grouped split holds out "
+                        "whole sets of byte-identical files, and a label with 1-2 distinct images keeps them all in "
+                        "training — add distinct images, raise `data.test_fraction`, or give `data.test`")
     shared = set(splits["train"].hashes) & (set(splits["test"].hashes) | set(splits["validation"].hashes))
     if shared:
         notes.append(f"{len(shared)} images of the given splits are byte-identical to a training image (a leak "

@@ -39,6 +39,16 @@ class ImageClassifier(nn.Module):
                     module.eval()
         return self
 
+    def state_dict(self, *args, **kwargs):
+        """Contiguous tensors: the convolution weights are channels_last, and safetensors (the trainer's
+        checkpoints) refuses strided tensors."""
+        state = super().state_dict(*args, **kwargs)
+        if kwargs.get("keep_vars"):
+            return state
+        for key, value in state.items():
+            state[key] = value.contiguous()
+        return state
+
     def features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.backbone(pixel_values)
 

@@ -134,7 +134,8 @@ def labelled_images(recipe, space: LabelSpace, data: str | Path | None):
         split = prepare_images(recipe).test
         rows = [tuple(prepared_names(space, r)) for r in split.labels.tolist()]
         return split.paths, rows, 0
-    frame = read_source(str(data), recipe.data, "test")
+    # new labelled data needs the image and label columns only, not the training table's split column
+    frame = read_source(str(data), recipe.data.model_copy(update={"split_column": None}), "test")
     levels = recipe.data.levels
     rows = list(frame[levels].itertuples(index=False, name=None))
     known = [space.knows(r) for r in rows]

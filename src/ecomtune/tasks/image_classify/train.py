@@ -161,9 +161,11 @@ def _check_teacher(recipe: ImageRecipe, prepared: PreparedImages) -> dict:
     if manifest.get("extra", {}).get("label_space", manifest.get("label_space")) != prepared.space.to_dict():
         raise RecipeError(f"`training.distill.teacher` ({path}) was trained on other labels than this recipe's — its "
                           "heads would not mean the same thing; train the teacher on the same data")
-    return {"teacher": str(path), "teacher_name": manifest.get("name"),
-            "teacher_test": manifest.get("metrics", {}).get("test", {}),
-            "teacher_params": manifest.get("cost", {}).get("total_params")}
+    d = recipe.training.distill  # the text task's record (`reports.distill` draws it): teacher, rows, retention
+    return {"teacher": {"run_dir": str(path), "name": manifest.get("name"),
+                        "backbone": (manifest.get("backbone") or {}).get("name"),
+                        "total_params": (manifest.get("cost") or {}).get("total_params")},
+            "temperature": d.temperature, "alpha": d.alpha, "rows": {"labeled": len(prepared.train), "unlabeled": 0}}
 
 
 def build_model(recipe: ImageRecipe, prepared: PreparedImages) -> tuple[ImageClassifier, dict]:
@@ -250,6 +252,19 @@ def evaluate(run: Run) -> dict:
     metrics = {"test": test["metrics"]}
     if len(prepared.validation):
         metrics["validation"] = measure(model, prepared.validation, recipe.training.eval_batch_size, {})["metrics"]
+    if run.teacher:  # the report compares student and teacher scored and timed on the same test images
+        teacher_cost: dict = {}
+        teacher = ImageModel.load(run.teacher["teacher"]["run_dir"], device=run.device.type)
+        headline = metrics_module(prepared.space).headline
+        teacher_test = headline(measure(teacher, prepared.test, recipe.training.eval_batch_size,
+                                        teacher_cost)["metrics"])
+        student_test = headline(metrics["test"])
+        run.teacher["teacher"].update(test=teacher_test, **{
+            k: teacher_cost[k] for k in ("inference_samples_per_second", "inference_latency_ms_p50",
+                                         "inference_latency_ms_p95")})
+        run.teacher.update(student_test=student_test, retention={
+            k: round(student_test[k] / v, 4) for k, v in teacher_test.items() if k in ("accuracy", "macro_f1") and v},
+            speedup=round(cost["inference_samples_per_second"] / teacher_cost["inference_samples_per_second"], 2))
     baseline = None
     if recipe.evaluation.baseline:
         say("fitting the baseline: frozen backbone features + logistic regression")
