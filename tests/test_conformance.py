@@ -7,6 +7,7 @@ task that registers itself without a case here, or with a piece missing, fails.
 """
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from dataclasses import dataclass
@@ -23,6 +24,13 @@ from ecomtune.registry import tasks
 from ecomtune.rundir import COST_FIELDS, read_manifest
 from tests.conftest import toy_products, toy_reviews
 from tests.serve.conftest import wait_ready
+from tests.tasks.image_classify.conftest import (
+    COLOURS,
+    image_recipe,
+    jpeg,
+    save_tiny_resnet,
+    toy_photos,
+)
 from tests.tasks.recommend.conftest import toy_items, toy_sequences
 
 
@@ -81,7 +89,14 @@ def _search(folder: Path, backbone: str) -> dict:
             "output": {"dir": str(folder / "runs" / "search")}}
 
 
+def _image(folder: Path, backbone: str) -> dict:  # pixels: a tiny random ResNet, not the text encoder given
+    photos = toy_photos(folder / "data" / "photos")
+    return image_recipe(photos, save_tiny_resnet(folder.parent / "tiny-resnet"), folder / "runs" / "image-classify",
+                        name="c-image-classify")
+
+
 TEXTS = ["great dress, love it", "Nike Men Sneakers 3"]
+PHOTO = jpeg(COLOURS["red"], seed=1)
 CASES = {
     "classify": Case(_text("classify", {"text_column": "review", "label_column": "stars"}), TEXTS,
                      {"texts": TEXTS}, "accuracy"),
@@ -91,6 +106,7 @@ CASES = {
                       {"texts": TEXTS}, "all_heads_accuracy"),
     "recommend": Case(_recommend, [["i1", "i2", "i3"]], {"histories": [["i1", "i2", "i3"]], "k": 3}, "ndcg@5"),
     "search": Case(_search, ["red shirt"], {"queries": ["red shirt"], "k": 3}, "ndcg@5"),
+    "image-classify": Case(_image, [PHOTO], {"images": [base64.b64encode(PHOTO).decode()]}, "accuracy"),
 }
 
 

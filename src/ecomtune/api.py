@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +87,9 @@ def task_table() -> list[dict]:
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path,
                  text_column: str | None = None, batch_size: int = 64, device: str = "auto",
-                 progress: bool = False) -> pd.DataFrame:
-    """Predict every row of a table and write it with `pred_label`, `pred_score` and one `prob_*` per label."""
+                 progress: bool = False, image_column: str | None = None) -> pd.DataFrame:
+    """Predict every row of a table and write it with `pred_label`, `pred_score` and one `prob_*` per label.
+    An image run reads a folder of images (sub-folders too) or a table of image paths (relative to the table)."""
     if Path(output_path).resolve() == Path(input_path).resolve():
         raise DataError(f"{output_path}: --output is the input file, which would be overwritten — write the "
                         "predictions to another file")
@@ -96,6 +98,13 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
         raise DataError(f"{run_dir}: a {model.task if hasattr(model, 'task') else 'non-text'} run — `predict_file` "
                         "labels tables with text classifiers; use the run's own verbs (`ecomtune recommend`, "
                         "`ecomtune search`)")
+    images = task(model.task).inputs == "images"
+    if text_column if images else image_column:
+        wrong, right = ("text", "image") if images else ("image", "text")
+        raise DataError(f"{run_dir}: a {model.task} run reads {right}s — --{wrong}-column does not apply; "
+                        f"use --{right}-column")
+    if images:
+        return _predict_images(model, Path(input_path), Path(output_path), image_column, batch_size, progress)
     frame = read_table(input_path)
     columns = [text_column] if text_column else _text_columns(model)
     missing = [c for c in columns if c not in frame.columns]
@@ -119,6 +128,47 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     for column, values in task(model.task).module("model").table_columns(pred, probs, model.space).items():
         out[column] = pd.Series(list(values), index=out.index[~empty])  # rows with an empty text stay empty
     _write_table(out, Path(output_path))
+    return out
+
+
+def _predict_images(model, input_path: Path, output_path: Path, column: str | None, batch_size: int,
+                    progress: bool) -> pd.DataFrame:
+    """`predict_file` for an image run: unreadable images are noted by name and get empty prediction columns."""
+    from ecomtune.tasks.classify.model import table_columns
+    from ecomtune.tasks.image_classify.data import EXTENSIONS, inspect
+
+    if input_path.is_dir():
+        files = sorted(f for f in input_path.rglob("*") if f.suffix.lower() in EXTENSIONS and f.is_file())
+        if not files:
+            raise DataError(f"{input_path}: no images ({', '.join(EXTENSIONS)}) in this folder or its sub-folders")
+        frame = pd.DataFrame({"path": [f.relative_to(input_path).as_posix() for f in files]})
+        paths, where = [str(f) for f in files], frame["path"].tolist()
+    else:
+        frame = read_table(input_path)
+        column = column or model.manifest.get("recipe", {}).get("data", {}).get("image_column", "path")
+        if column not in frame.columns:
+            raise DataError(f"{input_path}: missing image column '{column}' — columns present: "
+                            f"{', '.join(map(str, frame.columns))}; pass --image-column")
+        names = frame[column].fillna("").astype(str).str.strip()
+        paths = [str(input_path.parent / p) if p else "" for p in names]  # relative to the table, as in training
+        where = [f"row {i + 1} ({p or 'empty path'})" for i, p in enumerate(names)]
+        if not where:
+            raise DataError(f"{input_path}: no rows — nothing to predict")
+    with ThreadPoolExecutor(2) as pool:  # every image decoded before the first batch: none fails the run halfway
+        problems = list(pool.map(lambda p: inspect(p, 1).problem if p else "empty image path", paths))
+    bad = np.array([bool(p) for p in problems])
+    if bad.all():
+        raise DataError(f"{input_path}: no readable image, e.g. {where[0]}: {problems[0]} — check the paths"
+                        f"{'' if input_path.is_dir() else ' (relative to the table) or --image-column'}")
+    if bad.any():
+        shown = "; ".join(f"{where[i]}: {problems[i]}" for i in np.flatnonzero(bad)[:3])
+        say(f"[yellow]note:[/] {int(bad.sum())} of {len(paths)} images of {input_path} cannot be read ({shown}"
+            f"{' …' if bad.sum() > 3 else ''}): their prediction columns are left empty")
+    pred, probs = model.predict_arrays([p for p, b in zip(paths, bad) if not b], batch_size, progress=progress)
+    out = frame.copy()
+    for name, values in table_columns(pred, probs, model.space).items():
+        out[name] = pd.Series(list(values), index=out.index[~bad])
+    _write_table(out, output_path)
     return out
 
 
@@ -210,8 +260,8 @@ def create_app(run_dirs: list[str | Path], settings=None, **options):
 
 def serve(run_dirs: list[str | Path], **settings) -> None:
     """Serve run directories over HTTP until SIGTERM/Ctrl+C (blocking). Settings: host, port, max_batch,
-    max_wait_ms, bucket_size, batching, cache_size, max_text_chars, max_items, api_key, shutdown_timeout_s,
-    monitor_window, device — see `ecomtune.deploy.serve.ServeSettings`."""
+    max_wait_ms, bucket_size, batching, cache_size, max_text_chars, max_items, max_image_bytes, api_key,
+    shutdown_timeout_s, monitor_window, device — see `ecomtune.deploy.serve.ServeSettings`."""
     from ecomtune.deploy.serve import serve as _serve
 
     _serve(run_dirs, settings)

@@ -14,20 +14,24 @@ from ecomtune.console import console
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="A run directory written by `ecomtune train`."),
-    input: Path = typer.Option(..., "--input", "-i", help="Table to label (csv, tsv, jsonl, parquet, .gz)."),
+    input: Path = typer.Option(..., "--input", "-i", help="Table to label (csv, tsv, jsonl, parquet, .gz); for an "
+                               "image run also a folder of images."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the rows with predictions."),
     text_column: str = typer.Option(None, "--text-column", "-t", help="Text column (default: the recipe's)."),
+    image_column: str = typer.Option(None, "--image-column", help="Image runs: the table's column of image paths, "
+                                     "relative to the table (default: the recipe's)."),
     batch_size: int = BATCH,
     device: str = DEVICE,
 ):
-    """Label every row of a file; adds pred_label, pred_score and prob_<label> columns.
+    """Label every row of a file (or every image of a folder); adds pred_label, pred_score and prob_<label> columns.
 
     Example: ecomtune predict runs/demo --input reviews.csv --output predictions.csv
+    Images: ecomtune predict runs/rooms --input photos/ --output predictions.csv
     """
     from ecomtune.api import predict_file
 
     start = time.perf_counter()
     out = predict_file(run_dir, input, output, text_column=text_column, batch_size=batch_size, device=device,
-                       progress=True)
+                       progress=True, image_column=image_column)
     seconds = time.perf_counter() - start
     console.print(f"wrote {len(out)} predictions to [bold]{output}[/] in {seconds:.1f}s")

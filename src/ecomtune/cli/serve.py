@@ -23,7 +23,9 @@ def serve(
     no_batching: bool = typer.Option(False, "--no-batching", help="Run every request on its own."),
     cache_size: int = typer.Option(10_000, "--cache-size", help="Predictions kept in the LRU cache (0: off)."),
     max_text_chars: int = typer.Option(4000, "--max-text-chars", help="Longest text accepted."),
-    max_items: int = typer.Option(64, "--max-items", help="Most texts per request."),
+    max_items: int = typer.Option(64, "--max-items", help="Most texts (or images) per request."),
+    max_image_bytes: int = typer.Option(10 * 2**20, "--max-image-bytes", help="Largest image accepted, in bytes "
+                                        "(the whole body is capped by --max-body-bytes)."),
     max_body_bytes: int = typer.Option(4 * 2**20, "--max-body-bytes", help="Largest request body in bytes (413 "
                                        "above, before it is parsed)."),
     api_key: str = typer.Option(None, "--api-key", help="Require this key (X-API-Key or Authorization: Bearer) on "
@@ -38,8 +40,8 @@ def serve(
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (uvicorn access log)."),
 ):
-    """Serve models over HTTP: POST /v1/classify, /v1/taxonomy, /v1/recommend, /v1/search; GET /v1/models,
-    /v1/monitor, /readyz, /metrics.
+    """Serve models over HTTP: POST /v1/classify, /v1/taxonomy, /v1/recommend, /v1/search, /v1/image; GET
+    /v1/models, /v1/monitor, /readyz, /metrics.
 
     Example: ecomtune serve runs/sentiment-en runs/taxonomy-en --port 8000
     Two versions side by side: ecomtune serve sentiment@v1=runs/old sentiment@v2=runs/new
@@ -60,7 +62,8 @@ def serve(
     settings = ServeSettings.build(
         host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms, bucket_size=bucket_size,
         batching=not no_batching, cache_size=cache_size, max_text_chars=max_text_chars, max_items=max_items,
-        max_body_bytes=max_body_bytes, api_key=read_key_file(api_key_file) if api_key_file else api_key,
+        max_image_bytes=max_image_bytes, max_body_bytes=max_body_bytes,
+        api_key=read_key_file(api_key_file) if api_key_file else api_key,
         shutdown_timeout_s=shutdown_timeout, monitor_window=monitor_window, device=device)
 
     def announce(url: str, specs: list) -> None:

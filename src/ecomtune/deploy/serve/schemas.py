@@ -112,6 +112,23 @@ class TaxonomyResponse(_Served):
     predictions: list[PathPrediction]
 
 
+class ImageRequest(BaseModel):
+    """Images to label (task `image-classify`), base64-encoded — or send them as files: a multipart/form-data
+    upload with one or more `files` parts and an optional `model` field."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
+        "examples": [{"images": ["/9j/4AAQSkZJRgABAQ…"]}]})
+
+    model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
+    images: list[str] = Field(..., description="One or more images (JPEG, PNG, WebP, BMP, GIF, TIFF), each "
+                                               "base64-encoded; a `data:image/…;base64,` prefix is allowed.")
+
+
+class ImageResponse(_Served):
+    predictions: list[LabelPrediction | PathPrediction] = Field(description="One per image, in the order sent: "
+                                                                            "a label, or a taxonomy path.")
+
+
 class Health(BaseModel):
     status: str = Field(description="`alive`.")
 

@@ -149,15 +149,18 @@ class ServingState:
         self._observer.shutdown(wait=False, cancel_futures=True)
 
     # --- the prediction path ---------------------------------------------------------------------------------
-    async def predict(self, served: ServedModel, texts: list[str]) -> Predictions:
-        """Predictions for a request's texts: cache hits, and the misses (deduplicated) through the batcher.
+    async def predict(self, served: ServedModel, texts: list, keys: list | None = None) -> Predictions:
+        """Predictions for a request's texts (or other items): cache hits, and the misses (deduplicated) through
+        the batcher.
 
         The model sees each text as sent (as `ecomtune predict` would), and the cache key is that exact text: a
         normalised key would hand the answer for whichever variant came first (a full-width twin, say) to every
-        later client. `cached` is true only for rows the cache answered; a text repeated within the request is
-        computed once and is not cached for either row.
+        later client. Items that are no text (decoded images) come with `keys`, one each (a hash of the bytes
+        sent). `cached` is true only for rows the cache answered; an item repeated within the request is computed
+        once and is not cached for either row.
         """
-        keys = [(served.name, served.version, t) for t in texts]
+        keys = [(served.name, served.version, k) for k in (texts if keys is None else keys)]
+        item = dict(zip(keys, texts))
         rows: list = [self.cache.get(key) for key in keys]
         cached = [row is not None for row in rows]
         todo = list(dict.fromkeys(key for key, row in zip(keys, rows) if row is None))
@@ -167,7 +170,7 @@ class ServingState:
             self.metrics.cache_hits.labels(ref).inc(hits)
             self.metrics.cache_misses.labels(ref).inc(len(texts) - hits)
         if todo:
-            results = await served.batcher.submit([text for _, _, text in todo])
+            results = await served.batcher.submit([item[key] for key in todo])
             fresh = dict(zip(todo, results))
             for key, result in fresh.items():
                 self.cache.put(key, result)

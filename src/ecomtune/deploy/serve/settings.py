@@ -12,6 +12,7 @@ API_KEY_ENV = "ECOMTUNE_API_KEY"
 FLAGS = {"batching": "--no-batching", "shutdown_timeout_s": "--shutdown-timeout"}  # the rest: --max-batch etc.
 # 4 MiB: 64 texts of 4,000 characters fit even with every character a \u escape pair (12 bytes each)
 MAX_BODY_BYTES = 4 * 2**20
+MAX_IMAGE_BYTES = 10 * 2**20
 
 
 class ServeError(EcomtuneError):
@@ -43,7 +44,9 @@ class ServeSettings(BaseModel):
                              "token length and run in buckets of this size, so each pads to similar lengths.")
     cache_size: int = Field(10_000, ge=0, description="Predictions kept in the LRU cache (0 = no cache).")
     max_text_chars: int = Field(4000, ge=1, description="Longest text accepted, in characters.")
-    max_items: int = Field(64, ge=1, description="Most texts in one request.")
+    max_items: int = Field(64, ge=1, description="Most texts (or images, histories, queries) in one request.")
+    max_image_bytes: int = Field(MAX_IMAGE_BYTES, ge=1, description="Largest image accepted, in bytes (413 naming "
+                                 "it); a request's whole body is capped by max_body_bytes.")
     max_body_bytes: int = Field(MAX_BODY_BYTES, ge=1024, description="Largest request body, in bytes (413 above, "
                                 "before it is parsed).")
     api_key: str | None = Field(None, min_length=1, description=f"Required key (X-API-Key or Bearer); "
