@@ -61,7 +61,8 @@ class Registry(Generic[T]):
 class Task:
     """One task: what it is and where each of its pieces lives (`module:attribute` import strings).
 
-    Every piece is required, so a task cannot be half plugged in (the conformance test runs each one)."""
+    Every piece up to `evaluate` is required, so a task cannot be half plugged in (the conformance test runs each
+    one); `verify` and `compress` are optional."""
 
     name: str
     summary: str
@@ -74,6 +75,8 @@ class Task:
     load: str  # (run_dir, device) -> a predictor: `predict`, `evaluate` (+ `encode` where it has vectors)
     evaluate: str  # (run_dir, data, device) -> metrics dict
     verify: str | None = None  # (run_dir, manifest) -> None: the task's checks of a run that need no weights
+    compress: str | None = None  # (run_dir, method, out, overwrite, data, rows, write_report, **options) -> the
+    # compressed run dir: the task's own `ecomtune compress`; None = the text compressor (deploy.compress)
     inputs: str = "texts"  # what it predicts for, in messages ("predicts 300 texts/s")
 
     def part(self, name: str):

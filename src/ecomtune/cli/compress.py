@@ -31,13 +31,13 @@ def compress(
     from rich.table import Table
 
     from ecomtune.deploy.compress import compress as _compress
-    from ecomtune.deploy.compress.report import HEADERS, summary, table_rows
+    from ecomtune.deploy.compress.report import headers, summary, table_rows
 
     keep = [p.strip() for p in keep_fp32.split(",") if p.strip()] if keep_fp32 else None
     target = _compress(run_dir, method, out, overwrite=overwrite, data=data, rows=rows, heads=heads, layers=layers,
                        retrain_steps=retrain_steps, keep_fp32=keep)
     result = json.loads((target / "compress.json").read_text(encoding="utf-8"))
-    table = Table(*HEADERS, title=f"{run_dir} → {target}: {result['description']}")
+    table = Table(*headers(result), title=f"{run_dir} → {target}: {result['description']}")
     for row in table_rows(result):
         table.add_row(*row)
     console.print(table)

@@ -16,10 +16,10 @@ import torch
 
 from ecomtune.console import console
 from ecomtune.errors import RecipeError, RunDirError
-from ecomtune.tasks.text.predict import ExpertModel
 from ecomtune.recipes import Recipe
 from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
-from ecomtune.tasks.text.weights import LABELS
+from ecomtune.registry import task as get_task
+from ecomtune.registry import tasks
 from ecomtune.rundir import (
     MANIFEST,
     MARKER,
@@ -30,8 +30,9 @@ from ecomtune.rundir import (
     write_config,
     write_manifest,
 )
+from ecomtune.tasks.text.predict import ExpertModel
 from ecomtune.tasks.text.runtimes import runtime_name
-from ecomtune.registry import task as get_task
+from ecomtune.tasks.text.weights import LABELS
 
 SKIP = ("model", "checkpoints", "compress.json", "compress.md", MANIFEST, MARKER)
 LATENCY_ROWS = 100  # single-text requests timed for the latency percentiles
@@ -134,8 +135,12 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
     from ecomtune.deploy.compress.report import write_report
 
     source = Path(run_dir)
-    compressor = COMPRESSORS.get(method)
     manifest = read_manifest(source)
+    own = _task_compressor(manifest)
+    if own is not None:  # e.g. image runs: their own methods, this module's report
+        return own(source, method, out, overwrite=overwrite, data=data, rows=rows, write_report=write_report,
+                   **options)
+    compressor = COMPRESSORS.get(method)
     _check_source(source, manifest, method)
     options = {k: v for k, v in options.items() if v is not None}
     wrong = [k for k in options if k not in compressor.OPTIONS]
@@ -188,6 +193,13 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
     folder.finish()
     say(f"wrote {target}")
     return target
+
+
+def _task_compressor(manifest: dict):
+    """The run's task's own compressor (`Task.compress`), or None for the text compressor below."""
+    name = manifest.get("task")
+    spec = tasks().get(name) if name in tasks() else None
+    return spec.part("compress") if spec is not None and spec.compress else None
 
 
 def _updated_manifest(manifest: dict, updates: dict, method: str, source: Path, options: dict) -> dict:

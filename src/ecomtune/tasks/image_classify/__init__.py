@@ -14,4 +14,5 @@ register_task(Task(
     recipe="ecomtune.tasks.image_classify.recipe:ImageRecipe", check="ecomtune.tasks.image_classify.data:check",
     train="ecomtune.tasks.image_classify.train:train", baseline="ecomtune.tasks.image_classify.baseline:baseline",
     load="ecomtune.tasks.image_classify.predict:ImageModel.load",
-    evaluate="ecomtune.tasks.image_classify.predict:evaluate_run", inputs="images"))
+    evaluate="ecomtune.tasks.image_classify.predict:evaluate_run",
+    compress="ecomtune.tasks.image_classify.compress:compress", inputs="images"))
