@@ -226,7 +226,7 @@ def _int8_runtime(network: nn.Module) -> tuple[dict, str]:
     linear = sum(p.numel() for m in network.modules() if isinstance(m, nn.Linear) for p in m.parameters())
     convs = sum(1 for m in network.modules() if isinstance(m, nn.Conv2d))
     share = linear / total if total else 0.0
-    description = f"dynamic int8 of the Linear layers (PyTorch): {share:.0%} of the weights"
+    description = f"dynamic int8 of the Linear layers (PyTorch): {share:.1%} of the weights"
     if convs:
         description += (" — on a CNN that is the classification head(s) only; the convolutions stay fp32, so "
                         "expect little change in speed or size (use onnx-int8 for an int8 CNN)")
