@@ -10,11 +10,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.methods.menu import Method
 from ecomtune.recipes import Recipe, load_recipe
-from ecomtune.recipes.loader import first_difference, parse_yaml, recipe_to_store
+from ecomtune.recipes.loader import (
+    first_difference,
+    parse_yaml,
+    recipe_to_store,
+    schema_for,
+)
+from ecomtune.recipes.schema import TrainingConfig
 from ecomtune.rundir import MANIFEST, check_replaceable
 
 CHECKPOINTS = "checkpoints"  # same folder name as training/run.py uses
@@ -40,14 +45,13 @@ class PlannedRun:
 
 def base_recipe(source: Recipe | str | Path | dict, overrides: list[str] | None = None) -> Recipe:
     """The compared recipe with the user's `--set` overrides (the same for every method)."""
-    if isinstance(source, Recipe):
+    if isinstance(getattr(source, "training", None), TrainingConfig):
         return load_recipe(source.model_dump(mode="json", exclude_unset=True), overrides) if overrides else source
     recipe = load_recipe(source, overrides)
-    if not isinstance(recipe, Recipe):
-        from ecomtune.errors import RecipeError
-
-        raise RecipeError(f"`compare` runs the adaptation menu on text-classification recipes; `task: {recipe.task}` "
-                          "has its own training — train its variants with `ecomtune train ... --set`")
+    if not isinstance(getattr(recipe, "training", None), TrainingConfig):
+        raise RecipeError(f"`compare` runs the adaptation menu on classification recipes (text and image); "
+                          f"`task: {recipe.task}` has its own training — train its variants with `ecomtune train "
+                          "... --set`")
     return recipe
 
 
@@ -77,19 +81,20 @@ def _is_fixed(key: str) -> bool:
 def preflight(recipe: Recipe, method: Method) -> None:
     """Checks that need the backbone's config (not its weights): layer counts of `freeze_layers` & co."""
     t, m = recipe.training, recipe.model
+    keep = getattr(m, "keep_layers", None)  # text only
     if t.gradual_unfreeze and t.epochs < 2:
         raise RecipeError(f"method `{method.name}`: `training.gradual_unfreeze` needs `training.epochs` >= 2 "
                           "(it unfreezes per epoch)")
-    needs_layers = t.freeze_layers or (m.adapter and m.adapter.layers) or m.keep_layers
+    needs_layers = t.freeze_layers or (m.adapter and m.adapter.layers) or keep
     if not needs_layers:
         return
     n = _layer_count(m.backbone)
     if n is None:
         return  # unknown architecture: building the model says what is wrong
-    if m.keep_layers and m.keep_layers > n:
-        raise RecipeError(f"method `{method.name}`: `model.keep_layers` is {m.keep_layers} but {m.backbone} has "
+    if keep and keep > n:
+        raise RecipeError(f"method `{method.name}`: `model.keep_layers` is {keep} but {m.backbone} has "
                           f"{n} layers — set it between 1 and {n}")
-    n = min(n, m.keep_layers or n)
+    n = min(n, keep or n)
     if t.freeze_layers > n:
         raise RecipeError(f"method `{method.name}`: `training.freeze_layers` is {t.freeze_layers} but "
                           f"{m.backbone} has {n} layers — use freeze-N with N between 0 and {n}")
@@ -117,10 +122,10 @@ def recipe_key(recipe: Recipe | dict) -> dict:
     """What must match for a saved run to count as this method's run: the recipe without `output`."""
     if isinstance(recipe, dict):
         try:  # a saved recipe gains the defaults of keys added to the schema since it was written
-            recipe = Recipe.model_validate(recipe)
-        except ValueError:
+            recipe = schema_for(recipe).model_validate(recipe)
+        except (ValueError, RecipeError):
             pass
-    d = recipe.model_dump(mode="json") if isinstance(recipe, Recipe) else copy.deepcopy(recipe)
+    d = copy.deepcopy(recipe) if isinstance(recipe, dict) else recipe.model_dump(mode="json")
     d.pop("output", None)
     return d
 

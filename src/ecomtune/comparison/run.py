@@ -51,10 +51,10 @@ def compare(recipe: Recipe | str | Path | dict, methods: list[str | Method], ove
         f"{r.method.name}: {STATUS[r.action].replace('trained', 'to train').replace('resumed', 'to resume')}"
         for r in runs) + ")")
     if todo:
-        from ecomtune.data.prepare import prepare_data
+        from ecomtune.registry import task
 
         say("checking data (once, for every method)")
-        prepare_data(base)
+        task(base.task).part("check")(base)
     out.mkdir(parents=True, exist_ok=True)
 
     train = _train_isolated if isolate else _train_here

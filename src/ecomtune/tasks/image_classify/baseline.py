@@ -12,7 +12,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ecomtune.tasks.image_classify.backbones import build_backbone, preprocess_for
-from ecomtune.tasks.image_classify.data import ImageSplit, PreparedImages, prepare_images
+from ecomtune.tasks.image_classify.data import (
+    ImageSplit,
+    PreparedImages,
+    prepare_images,
+)
 from ecomtune.tasks.image_classify.images import Preprocess, eval_tensor
 
 

@@ -174,7 +174,7 @@ def grouped_split(frame: pd.DataFrame, fraction: float, seed: int, level: str) -
     for _, groups in sorted(frame.groupby(level)["md5"].unique().items()):
         groups = sorted(set(groups) - set(held))
         rng.shuffle(groups)
-        take = int(round(len(groups) * fraction))
+        take = round(len(groups) * fraction)
         if 0 < fraction and take == 0 and len(groups) > 2:
             take = 1
         held += groups[:take]
@@ -187,7 +187,7 @@ def _sample(frame: pd.DataFrame, n: int | None, seed: int, level: str) -> pd.Dat
         return frame
     share = n / len(frame)
     keep = [i for _, rows in sorted(frame.groupby(level).groups.items())
-            for i in random.Random(seed).sample(list(rows), max(1, int(round(len(rows) * share))))]
+            for i in random.Random(seed).sample(list(rows), max(1, round(len(rows) * share)))]
     return frame.loc[sorted(keep)]
 
 
@@ -263,9 +263,9 @@ def check(recipe) -> dict:
     prepared = prepare_images(recipe)
     summary = summarize(prepared)
     rows, img = summary["rows"], prepared.checked
-    said = [f"{rows['train']} train / {rows['validation']} validation / {rows['test']} test images   (sha256 "
-            f"{summary['sha256'][:12]})",
-            f"{img['unique_files']} distinct files of {img['images']}; short side p5 {img['short_side_px']['p5']} px,"
-            f" median {img['short_side_px']['p50']} px",
+    said = [(f"{rows['train']} train / {rows['validation']} validation / {rows['test']} test images   (sha256 "
+             f"{summary['sha256'][:12]})"),
+            (f"{img['unique_files']} distinct files of {img['images']}; short side p5 "
+             f"{img['short_side_px']['p5']} px, median {img['short_side_px']['p50']} px"),
             *[f"note: {n}" for n in prepared.notes]]
     return {"task": recipe.task, **summary, "said": said}

@@ -62,7 +62,7 @@ def open_rgb(source: ImageInput, draft: int | None = None) -> Image.Image:
 
 def eval_array(source: ImageInput, pre: Preprocess) -> np.ndarray:
     """Deterministic: shorter side -> size / crop_pct, centre crop -> HWC uint8 [size, size, 3]."""
-    short = int(round(pre.size / pre.crop_pct))
+    short = round(pre.size / pre.crop_pct)
     img = open_rgb(source, draft=short)
     w, h = img.size
     scale = short / min(w, h)

@@ -33,10 +33,22 @@ from ecomtune.methods.losses import recipe_loss
 from ecomtune.methods.unfreeze import GradualUnfreeze
 from ecomtune.recipes.loader import recipe_to_store
 from ecomtune.reports import write_model_card, write_report
-from ecomtune.rundir import Manifest, RunFolder, dir_size_mb, open_recipe_run, read_manifest, write_manifest
+from ecomtune.rundir import (
+    Manifest,
+    RunFolder,
+    dir_size_mb,
+    open_recipe_run,
+    read_manifest,
+    write_manifest,
+)
 from ecomtune.tasks.image_classify.backbones import build_backbone, preprocess_for
 from ecomtune.tasks.image_classify.baseline import run_baseline
-from ecomtune.tasks.image_classify.data import ImageSplit, PreparedImages, prepare_images, summarize
+from ecomtune.tasks.image_classify.data import (
+    ImageSplit,
+    PreparedImages,
+    prepare_images,
+    summarize,
+)
 from ecomtune.tasks.image_classify.images import Preprocess, eval_tensor, train_tensor
 from ecomtune.tasks.image_classify.network import ImageClassifier
 from ecomtune.tasks.image_classify.predict import ImageModel, metrics_module

@@ -51,7 +51,7 @@ def read_meta(model_dir: Path) -> tuple[dict, Preprocess, LabelSpace]:
     if missing:
         raise RunDirError(f"{model_dir}: {missing[0]} is missing — the run directory is incomplete; copy it whole "
                           "or retrain")
-    load = lambda name: json.loads((model_dir / name).read_text(encoding="utf-8"))  # noqa: E731
+    load = lambda name: json.loads((model_dir / name).read_text(encoding="utf-8"))
     return load(BACKBONE), Preprocess.from_dict(load(PREPROCESS)), LabelSpace.from_dict(load(LABELS))
 
 
