@@ -27,7 +27,7 @@ from ecomtune.recipes import load_recipe
 from ecomtune.recipes.loader import recipe_of_run
 from ecomtune.rundir import read_manifest
 from ecomtune.tasks.image_classify.data import prepare_images
-from ecomtune.tasks.image_classify.fusion import align, fuse, tune_weight
+from ecomtune.tasks.image_classify.fusion import FusedModel, fuse
 
 HERE = Path(__file__).resolve().parent
 LABELS = HERE.parent.parent / "shared" / "data" / "fashion_product_images_224" / "labels.csv"
@@ -74,18 +74,17 @@ def main() -> None:
         "training": {"epochs": args.text_epochs, "batch_size": 32, "learning_rate": 1e-4, "precision": "fp32"},
         "output": {"dir": str(work / "text"), "overwrite": True}})
     text_seconds = time.perf_counter() - start
-    image_model, text_model = ecomtune.load(image_run), ecomtune.load(text_run)
+    fused = FusedModel(ecomtune.load(image_run), ecomtune.load(text_run), level=args.level)
 
-    def probs(role: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pairs(role: str) -> tuple[list[str], list[str], np.ndarray]:
         split = getattr(prepared, role)
-        _, image_p = image_model.predict_arrays(split.paths, 32)
-        _, text_p = text_model.predict_arrays([title[p] for p in split.paths], 64)
-        return (align(image_p[level], names, names), align(text_p[0], text_model.space.labels[0], names),
-                split.labels[:, level])
+        return split.paths, [title[p] for p in split.paths], split.labels[:, level]
 
-    v_img, v_txt, v_true = probs("validation")
-    weight, curve = tune_weight(v_img, v_txt, v_true, macro_f1)
-    t_img, t_txt, t_true = probs("test")
+    v_images, v_titles, v_true = pairs("validation")
+    curve = fused.tune(v_images, v_titles, [names[i] for i in v_true], macro_f1)
+    weight = fused.weight
+    t_images, t_titles, t_true = pairs("test")
+    t_img, t_txt = fused.scores(t_images, t_titles)
     preds = {"image": t_img.argmax(1), "title": t_txt.argmax(1), "fused": fuse(t_img, t_txt, weight).argmax(1)}
     result = {"image_run": str(image_run), "text_run": str(text_run), "level": args.level,
               "rows": {r: len(getattr(prepared, r)) for r in ("train", "validation", "test")},

@@ -439,3 +439,39 @@ def test_distillation_from_an_image_teacher_reports_both_on_the_same_test_images
     assert d["rows"] == {"labeled": 24, "unlabeled": 0} and d["speedup"] > 0
     assert "Distillation" in (student / "report.html").read_text()
     assert "## Distillation" in (student / "README.md").read_text()
+
+
+def test_a_fused_model_follows_its_weight_and_tunes_it_on_labelled_pairs(run, photos, tiny_encoder, tmp_path):
+    """A real title run (tiny BERT: a positive word means red, a negative one blue) fused with the photo run."""
+    from tests.conftest import FILLER, NEG_EN, POS_EN
+
+    titles = pd.DataFrame([{"title": f"{f} {w} dress", "colour": c} for f in FILLER
+                           for c, words in (("red", POS_EN), ("blue", NEG_EN)) for w in words])
+    titles.to_csv(tmp_path / "titles.csv", index=False)
+    text_run = ecomtune.train({
+        "name": "titles", "task": "classify", "data": {"train": str(tmp_path / "titles.csv"), "text_column": "title",
+                                                      "label_column": "colour"},
+        "model": {"backbone": tiny_encoder, "max_length": 16},
+        "training": {"epochs": 4, "batch_size": 16, "learning_rate": 3e-3, "precision": "fp32"},
+        "evaluation": {"baseline": False}, "output": {"dir": str(tmp_path / "text")}})
+    image_model, text_model = ecomtune.load(run, device="cpu"), ecomtune.load(text_run, device="cpu")
+    frame = pd.read_csv(photos)
+    test = frame[frame["split"] == "test"]
+    images = [str(photos.parent / p) for p in test["path"]]
+    # titles that contradict the photos: the fused label follows whichever side the weight trusts
+    lying = [f"the {NEG_EN[0] if y == 'red' else POS_EN[0]} dress" for y in test["label"]]
+    fused = fusion.FusedModel(image_model, text_model)
+    assert fused.labels == image_model.space.labels[0]
+    fused.weight = 1.0
+    assert [p["label"] for p in fused.predict(images, lying)] == [p["label"] for p in image_model.predict(images)]
+    fused.weight = 0.0
+    assert [p["label"] for p in fused.predict(images, lying)] == [p["label"] for p in text_model.predict(lying)]
+    out = fused.predict(images, lying)
+    assert all(sum(p["probs"].values()) == pytest.approx(1.0, abs=1e-6) for p in out)
+    # tuned on pairs whose titles lie, the weight moves to the photo side
+    curve = fused.tune(images, lying, list(test["label"]))
+    assert fused.weight > 0.5 and set(curve) == set(fusion.GRID.tolist())
+    with pytest.raises(ValueError, match="one title per image"):
+        fused.predict(images, lying[:-1])
+    with pytest.raises(ValueError, match="not labels of the image model"):
+        fused.tune(images, lying, ["purple"] * len(images))
