@@ -227,6 +227,35 @@ def test_freeze_layers_finds_the_blocks_of_a_vit(photos, tiny_vit, tmp_path):
     assert not any(p.requires_grad is False for p in model.heads.parameters())
 
 
+def test_layer_lr_decay_gives_the_stem_the_smallest_rate_and_the_head_its_own(photos, tiny_resnet, tmp_path):
+    from ecomtune.methods.llrd import param_groups
+
+    image_recipe = load_recipe(recipe(photos, tiny_resnet, tmp_path / "llrd", training={"layer_lr_decay": 0.5}))
+    model, _ = build_model(image_recipe, prepare_images(image_recipe))
+    rate = {id(p): g["lr"] for g in param_groups(model, 1e-3, 1e-2, 0.0, 0.5) for p in g["params"]}
+    stages = model.backbone.layer_groups()  # 2 ResNet stages: the top one at 1e-3, the bottom at 5e-4
+    assert {rate[id(p)] for p in stages[1].parameters()} == {1e-3}
+    assert {rate[id(p)] for p in stages[0].parameters()} == {5e-4}
+    assert {rate[id(p)] for p in model.backbone.model.embedder.parameters()} == {2.5e-4}
+    assert {rate[id(p)] for p in model.heads.parameters()} == {1e-2}
+
+
+def test_gradual_unfreezing_trains_the_top_stage_first_then_everything(photos, tiny_resnet, tmp_path):
+    run_dir = ecomtune.train(recipe(photos, tiny_resnet, tmp_path / "gradual", training={
+        "gradual_unfreeze": True, "epochs": 3, "learning_rate": 1e-2, "keep_checkpoints": True}))
+    before, saved = backbone_weights(tiny_resnet), saved_backbone(run_dir)
+    # the two newest checkpoints are kept: epoch 2 of 3 is the first, when only the top stage has trained
+    second = run_dir / "checkpoints" / "checkpoint-6"
+    mid = {k.removeprefix("backbone.model."): v for k, v in load_file(str(second / "model.safetensors")).items()
+           if k.startswith("backbone.model.")}
+    moved = {k for k in before if not torch.equal(before[k], mid[k])}
+    assert moved and all(k.startswith("encoder.stages.1.") for k in moved)
+    changed = {k for k in before if not torch.equal(before[k], saved[k])}
+    # by the last epoch every stage has trained, the stem included
+    assert any(k.startswith("embedder.") for k in changed) and any(k.startswith("encoder.stages.0.") for k in changed)
+    assert json.loads((run_dir / "manifest.json").read_text())["metrics"]["test"]["accuracy"] >= 0.5
+
+
 def test_lora_on_a_vit_trains_only_the_adapter_and_the_head(photos, tiny_vit, tmp_path):
     raw = recipe(photos, tiny_vit, tmp_path / "lora", model={"adapter": {"method": "lora", "r": 4}},
                  training={"learning_rate": 1e-2})
