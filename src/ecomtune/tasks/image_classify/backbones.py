@@ -12,6 +12,7 @@ layer-wise LR decay act on) and `forward(pixel_values) -> pooled features [batch
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,32 @@ class HFBackbone(nn.Module):
         return pooled.flatten(1) if pooled is not None else hidden.mean(dim=(2, 3))
 
 
+def _weights_file(spec: LiteSpec) -> Path | None:
+    """The packaged ImageNet weights (.pth) of `spec`, or None when its package is not installed."""
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    return next((Path(found.submodule_search_locations[0]) / "models").glob("*.pth"), None)
+
+
+def list_named() -> list[dict]:
+    """`ecomtune models` rows for the EfficientNet-Lite backbones (parameters counted from the fp32 weights file,
+    the 1000-class ImageNet classifier included)."""
+    code = importlib.util.find_spec("efficientnet_lite_pytorch") is not None
+    rows = []
+    for name, spec in LITE.items():
+        path = _weights_file(spec)
+        size = path.stat().st_size / 2**20 if path else None
+        package = spec.package.replace("_", "-")
+        rows.append({"name": name, "description": f"EfficientNet-Lite, ImageNet weights, {spec.size} px",
+                     "languages": [], "kind": "image (CNN)", "pooling": "average",
+                     "params_m": round(path.stat().st_size / 4e6, 1) if path else None, "size_mb": size,
+                     "installed": bool(path) and code, "package": package, "hf_id": None,
+                     "install": "pip install 'ecomtune[vision]'" if name == "efficientnet-lite0" else
+                                "pip install 'ecomtune[vision,vision-more]'"})
+    return rows
+
+
 def _lite_net(spec: LiteSpec, pretrained: bool) -> nn.Module:
     try:
         from efficientnet_lite_pytorch import EfficientNet
@@ -108,7 +135,7 @@ def _lite_net(spec: LiteSpec, pretrained: bool) -> nn.Module:
     except ImportError:
         raise BackboneError(f"{spec.name} weights are in the package `{spec.package.replace('_', '-')}` — pip "
                             f"install {spec.package.replace('_', '-')}") from None
-    path = next((Path(weights.__file__).parent / "models").glob("*.pth"))
+    path = _weights_file(spec) or next((Path(weights.__file__).parent / "models").glob("*.pth"))
     net = EfficientNet.from_name(spec.name)
     state = torch.load(path, map_location="cpu", weights_only=True)
     net.load_state_dict(state)
