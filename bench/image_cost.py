@@ -6,8 +6,9 @@
 
 predict: `ecomtune compress` (int8, onnx, onnx-int8) on the run; each measures the original and the copy on the
 same test JPEGs, decoding included (batch 32), the single-image latency in process and the network alone.
-train: 40 optimizer steps at batch 64 on the rooms photos (EfficientNet-Lite0, 224 px, channels-last) — full
-fine-tuning and the preset's `freeze_layers: 4` — reading the manifest's peak RSS and images/s.
+train: 24 optimizer steps at batch 64 on the rooms photos (EfficientNet-Lite0, 224 px, channels-last) — full
+fine-tuning and `freeze_layers: 4`, each with and without `gradient_checkpointing` — reading the manifest's peak
+RSS and images/s.
 
 Goals (issue 13): batched predict >= 100 images/s, single-image p50 <= 30 ms, training peak <= 3 GB at batch 64,
 ONNX int8 >= 2x the fp32 PyTorch throughput with <= 1 point accuracy lost. Writes bench/results/image_cost.json.
@@ -27,8 +28,10 @@ from ecomtune.recipes import load_recipe
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "image_cost.json"
-TRAIN_STEPS = 40
-TRAINING = {"full": ["training.freeze_layers=0"], "freeze-4": []}
+TRAIN_STEPS = 24
+TRAINING = {"full": ["training.freeze_layers=0"], "freeze-4": [],
+            "full + checkpointing": ["training.freeze_layers=0", "training.gradient_checkpointing=true"],
+            "freeze-4 + checkpointing": ["training.gradient_checkpointing=true"]}
 
 
 def predict_part(run: Path) -> dict:
@@ -46,8 +49,9 @@ def predict_part(run: Path) -> dict:
 def train_part(preset: str) -> dict:
     rows = {}
     for name, extra in TRAINING.items():
-        overrides = ["training.batch_size=64", f"training.max_steps={TRAIN_STEPS}", "evaluation.baseline=false",
-                     "evaluation.mistakes=0", "evaluation.gradcam=0",
+        overrides = ["training.batch_size=64", "model.image_size=224", "training.freeze_layers=4",
+                     f"training.max_steps={TRAIN_STEPS}", "evaluation.baseline=false", "evaluation.mistakes=0",
+                     "evaluation.gradcam=0",
                      f"output.dir={HERE / 'work' / 'image-train-cost' / name}", "output.overwrite=true", *extra]
         run = ecomtune.train(load_recipe(preset, overrides))
         cost = json.loads((run / "manifest.json").read_text())["cost"]
@@ -82,7 +86,7 @@ def print_table(results: dict) -> None:
               f"{r.get('speedup_vs_fp32', 1.0):>7.2f} {r['latency_ms_p50']:>7.1f} {r['network_images_per_second']:>9.1f} "
               f"{r['size_mb']:>6.1f}")
     for name, r in results.get("train_batch_64", {}).items():
-        print(f"train b64 {name:<9} {r['train_samples_per_second']:>6.1f} img/s  peak {r['peak_memory_mb']:.0f} MB")
+        print(f"train b64 {name:<24} {r['train_samples_per_second']:>6.1f} img/s  peak {r['peak_memory_mb']:.0f} MB")
     if "onnx-int8" in p:
         r = p["onnx-int8"]
         print(f"goal batched predict >= 100 img/s: {r['images_per_second']:.1f}; single p50 <= 30 ms: "

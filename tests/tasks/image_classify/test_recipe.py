@@ -54,8 +54,6 @@ REFUSED = [
      "`training.gradual_unfreeze` and `training.freeze_layers` both decide which layers train"),
     ("efficientnet-lite0", ["training.distill={teacher: runs/big, unlabeled: more.csv}"],
      "`training.distill.unlabeled` is a text transfer set"),
-    ("efficientnet-lite0", ["training.gradient_checkpointing=true"],
-     "`training.gradient_checkpointing`: efficientnet-lite0 does not support it"),
     ("efficientnet-lite0", ["training.loss.name=focal", "training.label_smoothing=0.1"],
      "`training.label_smoothing` only applies to `loss.name: ce`"),
     ("efficientnet-lite0", ["training.early_stopping={patience: 2}", "data.validation_fraction=0"],

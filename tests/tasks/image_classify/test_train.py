@@ -3,6 +3,7 @@ the predictor, taxonomies, linear probe / freeze_layers / LoRA leave exactly the
 --resume, Grad-CAM, and the late fusion of two models."""
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -254,6 +255,27 @@ def test_gradual_unfreezing_trains_the_top_stage_first_then_everything(photos, t
     # by the last epoch every stage has trained, the stem included
     assert any(k.startswith("embedder.") for k in changed) and any(k.startswith("encoder.stages.0.") for k in changed)
     assert json.loads((run_dir / "manifest.json").read_text())["metrics"]["test"]["accuracy"] >= 0.5
+
+
+def test_checkpointing_efficientnet_lite_gives_the_same_gradients_and_batch_statistics():
+    pytest.importorskip("efficientnet_lite_pytorch", reason="the vision extra is not installed")
+    from ecomtune.tasks.image_classify.backbones import LITE, LiteBackbone, _lite_net
+
+    torch.manual_seed(0)
+    plain = LiteBackbone(_lite_net(LITE.get("efficientnet-lite0"), pretrained=False)).train()
+    saving = copy.deepcopy(plain)
+    saving.gradient_checkpointing_enable()
+    pixels = torch.randn(4, 3, 64, 64)
+    results = []
+    for net in (plain, saving):
+        torch.manual_seed(1)  # the same drop-connect masks
+        net(pixels).pow(2).mean().backward()
+        results.append(({n: p.grad for n, p in net.named_parameters()},
+                        {n: b for n, b in net.named_buffers() if "running" in n}))
+    (g1, s1), (g2, s2) = results
+    assert all(torch.allclose(g1[n], g2[n], atol=1e-6) for n in g1)
+    # the recomputation in backward does not count the batch a second time
+    assert all(torch.allclose(s1[n], s2[n], atol=1e-6) for n in s1)
 
 
 def test_lora_on_a_vit_trains_only_the_adapter_and_the_head(photos, tiny_vit, tmp_path):

@@ -175,9 +175,6 @@ class ImageRecipe(_Section):
         if t.distill and (t.distill.unlabeled or t.distill.unlabeled_column or t.distill.max_unlabeled_rows):
             raise ValueError("`training.distill.unlabeled` is a text transfer set — remove it (image distillation "
                              "uses the teacher's soft labels on the training images)")
-        if t.gradient_checkpointing and m.backbone in CNN_BACKBONES:
-            raise ValueError(f"`training.gradient_checkpointing`: {m.backbone} does not support it — set it to "
-                             "false (or lower `training.batch_size`)")
         if t.loss.name != "ce" and t.label_smoothing:
             raise ValueError("`training.label_smoothing` only applies to `loss.name: ce` — set it to 0 for focal loss")
         if t.early_stopping and not (self.data.validation or self.data.split_column or

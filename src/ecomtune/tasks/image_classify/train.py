@@ -195,10 +195,11 @@ def build_model(recipe: ImageRecipe, prepared: PreparedImages) -> tuple[ImageCla
     if t.linear_probe:
         set_trainable(backbone, False)
     if t.gradient_checkpointing:
-        if not getattr(backbone.model, "supports_gradient_checkpointing", False):
+        target = getattr(backbone, "model", backbone)  # the transformers model, or LiteBackbone itself
+        if not getattr(target, "supports_gradient_checkpointing", False):
             raise RecipeError(f"`training.gradient_checkpointing`: {m.backbone} does not support it — set it to "
                               "false")
-        backbone.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model, described
 
 
