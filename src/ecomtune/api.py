@@ -213,7 +213,7 @@ def compress(run_dir: str | Path, method: str, out: str | Path | None = None, ov
     """A compressed copy of a run directory — `method`: "int8" (dynamic int8, PyTorch), "onnx", "onnx-int8"
     (ONNX Runtime) or "prune" (`heads=0.25`, `layers=1`, `retrain_steps=200`); int8 methods take `keep_fp32=["down_proj"]`
     (Linear layers left in fp32). Each copy is measured against the original on
-    the same test texts (compress.json/.md in the copy). `load`, `predict` and `serve` open the copy as usual."""
+    the same test texts or images (compress.json/.md in the copy). `load`, `predict` and `serve` open the copy as usual."""
     from ecomtune.deploy.compress import compress as _compress
 
     return _compress(run_dir, method, out, overwrite=overwrite, data=data, rows=rows, **options)
