@@ -234,3 +234,55 @@ class Recommendation(BaseModel):
 
 class RecommendResponse(_Served):
     recommendations: list[Recommendation]
+
+
+class GuideRequest(BaseModel):
+    """A shopper's question to a `guide` model: a room photo (base64) and/or a request in Chinese or English — or
+    a multipart/form-data upload with a `photo` file and the other fields as text fields."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"text": "给五岁女儿布置儿童房，预算5000"}, {"text": "cosy bedroom for a teenager, under $600"}]})
+
+    model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
+    text: str | None = Field(None, max_length=4000, description="The request, e.g. `cosy bedroom under 600`.")
+    photo: str | None = Field(None, description="A room photo, base64 (a `data:image/…;base64,` prefix is allowed).")
+    history: list[str] = Field(default_factory=list, max_length=200,
+                               description="Product ids the shopper bought or viewed (style, and pieces owned).")
+    budget: float | None = Field(None, ge=0, le=1e9, description="Overrides a budget written in `text`.")
+    max_pieces: int | None = Field(None, ge=1, le=15, description="Pieces in the bundle (default: the guide's).")
+    must_have: list[str] = Field(default_factory=list, max_length=15, description="Pieces the bundle must hold, "
+                                                                                  "e.g. `bed`.")
+
+
+class GuideItem(BaseModel):
+    piece: str
+    piece_name: str
+    piece_zh: str
+    id: str
+    name: str
+    type: str
+    price: float | None
+    image: str | None = Field(description="GET this path for the product photo, or null.")
+    link: str | None
+    score: float
+    reasons: list[str]
+
+
+class GuideResponse(_Served):
+    request: dict = Field(description="What was read from the request: scene, budget, styles, colours, must-haves.")
+    scene: str
+    scene_from: str = Field(description="Where the scene came from: request, photo, or both agreeing.")
+    photo_scenes: dict[str, float] | None
+    budget: float | None
+    currency: str
+    pieces: list[str]
+    items: list[GuideItem]
+    total: float | None
+    left: float | None
+    within_budget: bool
+    coherence: float
+    optimal: bool = Field(description="The bundle solver proved the bundle optimal.")
+    missing: list[str]
+    owned: list[str]
+    notes: list[str]
+    seconds: float
