@@ -24,6 +24,7 @@ from ecomtune.registry import tasks
 from ecomtune.rundir import COST_FIELDS, read_manifest
 from tests.conftest import toy_products, toy_reviews
 from tests.serve.conftest import wait_ready
+from tests.tasks.guide.conftest import guide_recipe, toy_world
 from tests.tasks.image_classify.conftest import (
     COLOURS,
     image_recipe,
@@ -95,6 +96,12 @@ def _image(folder: Path, backbone: str) -> dict:  # pixels: a tiny random ResNet
                         name="c-image-classify")
 
 
+def _guide(folder: Path, backbone: str) -> dict:  # photos: the tiny ResNet; texts: the tiny encoder given
+    world = toy_world(folder / "data", rooms_per_scene=8)
+    return guide_recipe(world, save_tiny_resnet(folder.parent / "tiny-resnet"), backbone, folder / "runs" / "guide",
+                        name="c-guide")
+
+
 TEXTS = ["great dress, love it", "Nike Men Sneakers 3"]
 PHOTO = jpeg(COLOURS["red"], seed=1)
 CASES = {
@@ -106,6 +113,7 @@ CASES = {
                       {"texts": TEXTS}, "all_heads_accuracy"),
     "recommend": Case(_recommend, [["i1", "i2", "i3"]], {"histories": [["i1", "i2", "i3"]], "k": 3}, "ndcg@5"),
     "search": Case(_search, ["red shirt"], {"queries": ["red shirt"], "k": 3}, "ndcg@5"),
+    "guide": Case(_guide, ["a white bedroom, budget 500"], {"text": "a white bedroom, budget 500"}, "recall@50"),
     "image-classify": Case(_image, [PHOTO], {"images": [base64.b64encode(PHOTO).decode()]}, "accuracy"),
 }
 
