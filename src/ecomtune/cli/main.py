@@ -27,6 +27,7 @@ def _register() -> None:
         demo,
         evaluate,
         export,
+        guide,
         models,
         monitor,
         predict,

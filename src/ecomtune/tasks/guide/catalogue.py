@@ -80,10 +80,13 @@ def read_catalogue(data) -> Catalogue:
             raise DataError(f"{path}, row {i + 2}: empty `{cols.id}` — give every product an id")
     seen: dict[str, int] = {}
     for i, pid in enumerate(ids):
-        if pid in seen:
+        if pid in seen and getattr(data, "duplicate_ids", "error") == "error":
             raise DataError(f"{path}, rows {seen[pid] + 2} and {i + 2}: product id {pid!r} twice — ids must be "
-                            "unique (merge the rows or rename one)")
-        seen[pid] = i
+                            "unique: merge the rows, or set `data.duplicate_ids: first` to keep each id's first row")
+        seen.setdefault(pid, i)
+    if len(seen) < len(ids):  # duplicate_ids: first
+        frame = frame.iloc[sorted(seen.values())].reset_index(drop=True)
+        ids = frame[cols.id].str.strip().tolist()
 
     def column(name: str | None) -> list[str]:
         return frame[name].str.strip().tolist() if name else [""] * len(frame)

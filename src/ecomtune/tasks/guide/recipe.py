@@ -45,6 +45,9 @@ class GuideData(_Section):
     columns: Columns = Field(default_factory=Columns)
     sep: str = Field(",", description="the catalogue's field separator, e.g. `;`")
     decimal: str = Field(".", description="the catalogue's decimal mark, e.g. `,`")
+    duplicate_ids: Literal["error", "first"] = Field(
+        "error", description="a product id on several rows (one item listed in two categories): `error`, or `first`"
+                             " (keep its first row)")
     currency: str = Field("", description="the catalogue's currency, shown with prices, e.g. `SAR`")
     rooms: str = Field(description="rooms table: `room_id, title, room_type, image, product_ids` (space-separated "
                                    "ids), e.g. `rooms.csv`")

@@ -115,8 +115,9 @@ def read_all(recipe: GuideRecipe) -> tuple[Catalogue, Catalogue, Rooms]:
     if recipe.data.rooms_catalogue:
         from ecomtune.tasks.guide.recipe import Columns, GuideData
 
+        photos = recipe.model.image_backbone and catalogue.has_photos  # photos only help a catalogue with photos
         ikea = GuideData(catalogue=recipe.data.rooms_catalogue, rooms=recipe.data.rooms, columns=Columns(
-            id="product_id", image="image" if recipe.model.image_backbone else None, colour="colour"))
+            id="product_id", image="image" if photos else None, colour="colour"))
         rooms_catalogue = read_catalogue(ikea)
     return catalogue, rooms_catalogue, read_rooms(recipe.data.rooms, rooms_catalogue)
 
