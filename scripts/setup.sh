@@ -8,3 +8,9 @@ PYTHON="${PYTHON:-python3}"
 # torch first and pinned: 2.13.0 is the CPU wheel here; an unpinned torch pulls gigabytes of CUDA packages.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[all]"
+# Chromium + chromedriver for the browser test of the /guide page (tests/tasks/guide/test_page.py); it skips without.
+if ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+  { [ "$(id -u)" = 0 ] && command -v apt-get && apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } >/dev/null 2>&1 \
+    || echo "note: chromium/chromedriver not installed (needs root and apt-get): the /guide browser test will be skipped"
+fi
