@@ -53,3 +53,10 @@ def test_bad_requests_are_4xx_naming_the_problem(client, kwargs, status, words):
     r = client.post("/v1/guide", **kwargs)
     assert r.status_code == status, r.text
     assert words in r.text
+
+
+def test_the_page_opens_without_the_key_and_the_api_needs_it(guide_run):
+    with TestClient(create_app([guide_run], {"device": "cpu", "api_key": "k"})) as c:
+        page = c.get("/guide")
+        assert page.status_code == 200 and "/v1/guide" in page.text
+        assert c.post("/v1/guide", json={"text": "bedroom"}).status_code == 401

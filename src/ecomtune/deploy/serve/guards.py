@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 MAX_DETAIL = 300
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapers carry no key
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/guide"})  # probes and scrapers carry no key; the
+# shopper's page is static (a browser cannot send the key to load it; the page sends it with each request)
 
 
 def clip(text: str, limit: int = MAX_DETAIL) -> str:

@@ -161,8 +161,8 @@ class Guide:
         start = time.perf_counter()
         a = self.recipe.answer
         if photo is None and not (text or "").strip():
-            raise EcomtuneError("nothing to go on — send a room photo (--photo room.jpg), a request (--text \"cosy "
-                                "bedroom under 600\"), or both")
+            raise EcomtuneError("nothing to go on — send a room photo, a request (e.g. \"cosy bedroom under 600\"), "
+                                "or both")
         request = parse_request(text or "")
         if must_have:
             unknown = [p for p in must_have if p not in PIECES]
