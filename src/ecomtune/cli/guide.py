@@ -67,7 +67,7 @@ def ask(
     guide = ecomtune.load(guide_dir, device="cpu")
     if not hasattr(guide, "ask"):
         raise EcomtuneError(f"{guide_dir} is not a guide — `ecomtune guide ask` needs a folder from `guide build`")
-    split = lambda s: [v.strip() for v in (s or "").split(",") if v.strip()]  # noqa: E731
+    split = lambda s: [v.strip() for v in (s or "").split(",") if v.strip()]
     answer = guide.ask(photo=room, text=text, history=split(history), budget=budget, max_pieces=pieces,
                        must_have=split(must_have) or None)
     json_path, html_path = write(out, answer, guide.photo_path, room)

@@ -8,10 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ecomtune.backbones.registry import resolve_backbone
-from ecomtune.tasks.image_classify.backbones import LiteBackbone, build_backbone, preprocess_for
+from ecomtune.tasks.image_classify.backbones import (
+    LiteBackbone,
+    build_backbone,
+    preprocess_for,
+)
 from ecomtune.tasks.image_classify.images import ImageInput, Preprocess, eval_tensor
 from ecomtune.tasks.search.biencoder import BiEncoder, _progress
 
@@ -82,7 +85,3 @@ def feature_map(backbone: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor
         if x.dim() == 3:
             return x[:, 1:]
     return x.flatten(2).transpose(1, 2)
-
-
-def unit_rows(x: torch.Tensor) -> torch.Tensor:
-    return F.normalize(x, dim=-1)

@@ -59,7 +59,6 @@ class Guide:
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu") -> Guide:
         from ecomtune.recipes.loader import recipe_of_run
-
         from ecomtune.rundir import open_manifest
 
         run_dir = Path(run_dir)
@@ -148,7 +147,7 @@ class Guide:
             if regions is not None and self.photo is not None:
                 reg = self.matcher.room_region(torch.from_numpy(regions)).numpy()
                 visual = (reg @ self.photo.T).max(0)
-        z = lambda x: (x - x.mean()) / (x.std() + 1e-9)  # noqa: E731
+        z = lambda x: (x - x.mean()) / (x.std() + 1e-9)
         if visual is None:
             return z(text), None
         return z(z(text) + z(visual)), z(visual)

@@ -28,7 +28,8 @@ from ecomtune.reports import write_model_card, write_report
 from ecomtune.rundir import Manifest, dir_size_mb, open_recipe_run, write_manifest
 from ecomtune.tasks.guide.catalogue import Catalogue, Rooms, read_catalogue, read_rooms
 from ecomtune.tasks.guide.features import Encoders
-from ecomtune.tasks.guide.matching import Example, Matcher, fit as fit_matcher, ranking_metrics
+from ecomtune.tasks.guide.matching import Example, Matcher, ranking_metrics
+from ecomtune.tasks.guide.matching import fit as fit_matcher
 from ecomtune.tasks.guide.recipe import GuideRecipe
 from ecomtune.tasks.guide.request import SCENES
 from ecomtune.tasks.guide.scenes import SceneModel
@@ -86,7 +87,7 @@ def train(recipe, resume: bool = False) -> Path:
 def check(recipe) -> dict:
     """`ecomtune data check`: every check that precedes a build."""
     recipe = _recipe(recipe)
-    catalogue, rooms_catalogue, rooms = read_all(recipe)
+    catalogue, _, rooms = read_all(recipe)
     scenes = read_scene_table(recipe)
     return {"task": "guide", "catalogue": summary(catalogue), "rooms": len(rooms),
             "rooms_with_photo": len(rooms.with_photo), "scene_photos": len(scenes)}
@@ -362,7 +363,7 @@ def save(b: Build, result: dict) -> Path:
         recipe=recipe_to_store(recipe, b.folder.final),
         data={"catalogue": summary(b.catalogue), "rooms": len(b.rooms), "rooms_with_photo": len(b.rooms.with_photo),
               "train_rooms": len(b.train), "test_rooms": len(b.test),
-              "scene_photos": int(len(f["scene_table"]))},
+              "scene_photos": len(f["scene_table"])},
         metrics={"test": result["metrics"]}, baseline={"name": "frozen backbones (cosine)",
                                                         "metrics": {"test": result["baseline"]}},
         cost=cost, history=b.history, extra={"pieces": b.pieces, "notes": b.notes}).to_dict()

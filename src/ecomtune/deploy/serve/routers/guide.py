@@ -44,7 +44,7 @@ async def _read(request: Request) -> tuple[GuideRequest, bytes | None]:
     kind = request.headers.get("content-type", "").lower()
     if kind.startswith(UPLOAD):
         async with request.form() as form:
-            unknown = [k for k in form.keys() if k not in (*FIELDS, "photo")]
+            unknown = [k for k in form if k not in (*FIELDS, "photo")]
             if unknown:
                 raise HTTPException(422, f"{clip(unknown[0], 40)}: unknown field — send photo, {', '.join(FIELDS)}")
             data = {k: form.get(k) for k in FIELDS if form.get(k) not in (None, "")}
