@@ -81,7 +81,7 @@ def matching(args) -> None:
                             torch.from_numpy(f["captions"][i]) if b.rooms.titles[i] else None) for i in b.train]
         fit(matcher, torch.from_numpy(f["rooms_photo"]), torch.from_numpy(f["rooms_text"]), examples,
             epochs=args.epochs or t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate,
-            weight_decay=t.weight_decay, photo_dropout=t.photo_dropout, seed=t.seed + k)
+            weight_decay=t.weight_decay, seed=t.seed + k)
         for i in test:
             for w in ways:
                 scores[w].append(_scores(b, i, w, matcher))

@@ -54,13 +54,13 @@ class Matcher(nn.Module):
         return self.product_photo(photos) * (photos.abs().sum(-1, keepdim=True) > 0)
 
     def score(self, products: torch.Tensor | None, product_texts: torch.Tensor, regions: torch.Tensor | None,
-              text: torch.Tensor | None) -> torch.Tensor:
-        """[n products] scores for one scene: the photo's best-region score plus the text score."""
+              text: torch.Tensor | None, text_weight: float = 1.0) -> torch.Tensor:
+        """[n products] scores for one scene: the photo's best-region score plus `text_weight` x the text score."""
         out = torch.zeros(product_texts.shape[0])
         if regions is not None and products is not None:
             out = out + (self.room_region(regions) @ products.T).max(0).values
         if text is not None:
-            out = out + self.scene_text(text) @ product_texts.T
+            out = out + text_weight * (self.scene_text(text) @ product_texts.T)
         return out
 
 
@@ -74,10 +74,10 @@ class Example:
 
 
 def fit(model: Matcher, photos: torch.Tensor | None, texts: torch.Tensor, examples: list[Example], *, epochs: int,
-        batch_size: int, learning_rate: float, weight_decay: float, photo_dropout: float, temperature: float = 0.05,
-        seed: int = 42, meter=None, progress=None) -> list[dict]:
-    """Train in place; returns the loss per epoch. `photo_dropout`: the share of steps a room's photo is hidden
-    (its caption alone must find the products); the other steps split between the photo alone and both."""
+        batch_size: int, learning_rate: float, weight_decay: float, temperature: float = 0.05, seed: int = 42,
+        meter=None, progress=None) -> list[dict]:
+    """Train in place; returns the loss per epoch. A room with a photo and a caption teaches both towers, each on
+    its own (the photo must find the products without the caption, and the caption without the photo)."""
     rng = random.Random(seed)
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
@@ -91,15 +91,10 @@ def fit(model: Matcher, photos: torch.Tensor | None, texts: torch.Tensor, exampl
             products = model.products(photos)
             losses = []
             for ex in batch:
-                regions, text = ex.regions, ex.text
-                if regions is not None and text is not None:  # caption alone, photo alone or both
-                    draw = rng.random()
-                    if draw < photo_dropout:
-                        regions = None
-                    elif draw < (1 + photo_dropout) / 2:
-                        text = None
-                logits = model.score(products, texts, regions, text) / temperature
-                losses.append(-torch.log_softmax(logits, 0)[ex.positives].mean())
+                for regions, text in ((ex.regions, None), (None, ex.text)):
+                    if regions is not None or text is not None:
+                        logits = model.score(products, texts, regions, text) / temperature
+                        losses.append(-torch.log_softmax(logits, 0)[ex.positives].mean())
             loss = torch.stack(losses).mean()
             opt.zero_grad()
             loss.backward()

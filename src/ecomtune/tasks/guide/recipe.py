@@ -76,6 +76,8 @@ class GuideModel(_Section):
                                                             "squared), e.g. `448`")
     rank: int = Field(64, ge=1, le=1024, description="rank of the learned residual maps on the frozen features, e.g. "
                                                  "`64`")
+    text_weight: float = Field(0.3, ge=0, description="weight of the caption's score next to the photo's when a "
+                                                      "room has both, e.g. `0.3`")
     max_length: int = Field(64, ge=8, le=512, description="tokens per product text, e.g. `64`")
 
 
@@ -86,8 +88,6 @@ class GuideTraining(_Section):
     batch_size: int = Field(8, ge=1, description="rooms per step, e.g. `8`")
     learning_rate: float = Field(1e-3, gt=0, lt=1, description="AdamW learning rate, e.g. `1e-3`")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay, e.g. `0.0`")
-    photo_dropout: float = Field(0.3, ge=0, lt=1, description="share of steps a room's photo is hidden, so its "
-                                                              "caption alone must find the products, e.g. `0.3`")
     seed: int = Field(42, description="random seed, e.g. `42`")
 
 

@@ -210,7 +210,7 @@ def fit(b: Build) -> None:
         say(f"training the matcher on {len(examples)} rooms ({t.epochs} epochs)")
         b.history = fit_matcher(b.matcher, photos, torch.from_numpy(f["rooms_text"]), examples, epochs=t.epochs,
                                 batch_size=t.batch_size, learning_rate=t.learning_rate, weight_decay=t.weight_decay,
-                                photo_dropout=t.photo_dropout, seed=t.seed, meter=b.meter)
+                                seed=t.seed, meter=b.meter)
         b.pieces = pieces_per_scene(b)
         b.scene_model = fit_scenes(b)
 
@@ -264,7 +264,8 @@ def _scores(b: Build, i: int, how: str, matcher: Matcher | None) -> np.ndarray:
             products = matcher.products(photos)
             use_regions = regions if how in ("photo", "photo + caption") else None
             use_text = text if how in ("caption", "photo + caption") else None
-            return matcher.score(products, torch.from_numpy(f["rooms_text"]), use_regions, use_text).numpy()
+            return matcher.score(products, torch.from_numpy(f["rooms_text"]), use_regions, use_text,
+                                 b.recipe.model.text_weight).numpy()
         if how == "frozen caption vs product text":
             return f["rooms_text"] @ f["captions"][i]
         if how == "frozen photo vs product photo":
