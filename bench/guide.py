@@ -126,24 +126,27 @@ def scenes(args) -> None:
                      "model": "frozen efficientnet-lite0 pooled features + logistic regression"})
 
 
-def _fixture() -> list[dict]:
+def _fixture(name: str = "requests.yaml") -> list[dict]:
     import yaml
 
-    return yaml.safe_load((ROOT / "tests" / "tasks" / "guide" / "requests.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load((ROOT / "tests" / "tasks" / "guide" / name).read_text(encoding="utf-8"))
 
 
 def requests(args) -> None:
     from ecomtune.tasks.guide.request import parse_request
 
-    rows = _fixture()
-    rows = rows["requests"] if isinstance(rows, dict) else rows
-    got = [parse_request(r["text"]) for r in rows]
-    budget = [g.budget == r.get("budget") for g, r in zip(got, rows)]
-    scene = [g.scene == r.get("scene") for g, r in zip(got, rows)]
-    zh = [g.language == "zh" for g in got]
-    _save("requests", {"n": len(rows), "chinese": sum(zh), "budget_accuracy": round(float(np.mean(budget)), 4),
-                       "scene_accuracy": round(float(np.mean(scene)), 4),
-                       "misses": [r["text"] for r, ok1, ok2 in zip(rows, budget, scene) if not (ok1 and ok2)]})
+    out = {}
+    for name in ("requests.yaml", "requests_unseen.yaml"):
+        rows = _fixture(name)
+        got = [parse_request(r["text"]) for r in rows]
+        budget = [g.budget == r.get("budget") for g, r in zip(got, rows)]
+        scene = [g.scene == r.get("scene") for g, r in zip(got, rows)]
+        out[name] = {"n": len(rows), "chinese": sum(g.language == "zh" for g in got),
+                     "budget_accuracy": round(float(np.mean(budget)), 4),
+                     "scene_accuracy": round(float(np.mean(scene)), 4),
+                     "misses": [f"{r['text']} -> {g.scene}, {g.budget}" for g, r, b, s in zip(got, rows, budget, scene)
+                                if not (b and s)]}
+    _save("requests", out)
 
 
 def bundles(args) -> None:
@@ -151,8 +154,7 @@ def bundles(args) -> None:
 
     guide = ecomtune.load(args.guide, device="cpu")
     b = _build()
-    rows = _fixture()
-    rows = rows["requests"] if isinstance(rows, dict) else rows
+    rows = _fixture() + _fixture("requests_unseen.yaml")
     rng = random.Random(0)
     asks = [{"text": r["text"], "budget": None if r.get("budget") else rng.choice([1500, 3000, 6000])}
             for r in rows]
@@ -190,7 +192,7 @@ def speed(args) -> None:
     guide = ecomtune.load(args.guide, device="cpu")
     b = _build()
     photos = [b.rooms.images[i] for i in b.rooms.with_photo][:40]
-    texts = [r["text"] for r in (_fixture() if isinstance(_fixture(), list) else _fixture()["requests"])][:40]
+    texts = [r["text"] for r in _fixture()][:40]
     guide.ask(photo=photos[0], text=texts[0])
     times = []
     for p, t in zip(photos, texts):

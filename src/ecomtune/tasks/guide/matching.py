@@ -81,20 +81,23 @@ def fit(model: Matcher, photos: torch.Tensor | None, texts: torch.Tensor, exampl
     rng = random.Random(seed)
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    # (positives, regions, text): the photo-only and the caption-only view of every room, batched apart so the
+    # few photo rooms are not averaged away among the many caption rooms
+    views = {"photo": [(e.positives, e.regions, None) for e in examples if e.regions is not None],
+             "caption": [(e.positives, None, e.text) for e in examples if e.text is not None]}
     history = []
     for epoch in range(epochs):
-        order = list(range(len(examples)))
-        rng.shuffle(order)
+        batches = []
+        for rows in views.values():
+            rows = rows[:]
+            rng.shuffle(rows)
+            batches += [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+        rng.shuffle(batches)
         total = 0.0
-        for start in range(0, len(order), batch_size):
-            batch = [examples[i] for i in order[start:start + batch_size]]
+        for batch in batches:
             products = model.products(photos)
-            losses = []
-            for ex in batch:
-                for regions, text in ((ex.regions, None), (None, ex.text)):
-                    if regions is not None or text is not None:
-                        logits = model.score(products, texts, regions, text) / temperature
-                        losses.append(-torch.log_softmax(logits, 0)[ex.positives].mean())
+            losses = [-torch.log_softmax(model.score(products, texts, regions, text) / temperature, 0)[pos].mean()
+                      for pos, regions, text in batch]
             loss = torch.stack(losses).mean()
             opt.zero_grad()
             loss.backward()
@@ -102,7 +105,7 @@ def fit(model: Matcher, photos: torch.Tensor | None, texts: torch.Tensor, exampl
             total += float(loss.detach()) * len(batch)
             if meter is not None:
                 meter.count(len(batch))
-        history.append({"epoch": epoch + 1, "loss": round(total / max(len(examples), 1), 4)})
+        history.append({"epoch": epoch + 1, "loss": round(total / max(sum(map(len, views.values())), 1), 4)})
         if progress is not None:
             progress(epoch + 1, history[-1]["loss"])
     model.eval()
