@@ -5,6 +5,7 @@
     python bench/guide.py --part requests   # request parsing on tests/tasks/guide/requests.yaml
     python bench/guide.py --part bundles --guide runs/ikea-sa-guide   # budgets, duplicates, coverage, coherence
     python bench/guide.py --part speed --guide runs/ikea-sa-guide     # ask p50/p95 in process and through /v1/guide
+    python bench/guide.py --part picture --guide runs/ikea-sa-guide   # docs/images/guide-bundle.png
 
 Matching folds group rooms by caption: photos of one staged scene share a caption, and most photo rooms have a
 text-only twin with the same caption and products, so a fold's test captions are kept out of its training rooms
@@ -247,9 +248,39 @@ def _service(guide_dir: str, photos: list[str], texts: list[str]) -> dict:
         proc.wait(30)
 
 
+def picture(args) -> None:
+    """docs/images/guide-bundle.png: the answer page for an IKEA room photo + request on the priced catalogue, drawn by
+    headless Chromium. Neither the room photo nor product photos are drawn into it: the IKEA and house_rooms images
+    are research-only and may not be copied into the repository."""
+    import subprocess
+    import tempfile
+
+    import ecomtune
+    from ecomtune.tasks.guide.page import render
+
+    guide = ecomtune.load(args.guide, device="cpu")
+    b = _build()
+    room = next(i for i in b.rooms.with_photo if b.rooms.types[i] == "bedroom")
+    answer = guide.ask(photo=b.rooms.images[room], text="给十几岁的女儿布置卧室，白色北欧风，预算6000")
+    page = render(answer, lambda _: None).replace(
+        "<body>", f"<body><p><i>room photo: IKEA room {b.rooms.ids[room]} (not reproduced: research-only licence)"
+                  "</i></p>", 1)
+    out = ROOT / "docs" / "images" / "guide-bundle.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        html = Path(tmp) / "answer.html"
+        html.write_text(page, encoding="utf-8")
+        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        f"--screenshot={out}", "--window-size=1200,900", html.as_uri()], check=True,
+                       capture_output=True, timeout=120)
+    _save("picture", {"room": b.rooms.ids[room], "scene": answer["scene"], "scene_from": answer["scene_from"],
+                      "items": [(i["piece"], i["name"], i["price"]) for i in answer["items"]],
+                      "total": answer["total"], "file": str(out.relative_to(ROOT))})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", required=True, choices=["matching", "scenes", "requests", "bundles", "speed"])
+    parser.add_argument("--part", required=True, choices=["matching", "scenes", "requests", "bundles", "speed", "picture"])
     parser.add_argument("--guide", help="a built guide folder (bundles, speed)")
     parser.add_argument("--epochs", type=int, help="matcher epochs (default: the preset's)")
     args = parser.parse_args()
