@@ -88,8 +88,8 @@ def read_catalogue(data) -> Catalogue:
         frame = frame.iloc[sorted(seen.values())].reset_index(drop=True)
         ids = frame[cols.id].str.strip().tolist()
 
-    def column(name: str | None) -> list[str]:
-        return frame[name].str.strip().tolist() if name else [""] * len(frame)
+    def column(name: str | None) -> list[str]:  # runs of spaces (spreadsheet padding) become one
+        return frame[name].str.split().str.join(" ").tolist() if name else [""] * len(frame)
 
     names, types, descs = column(cols.name), column(cols.type), column(cols.description)
     colours, categories, links = column(cols.colour), column(cols.category), column(cols.link)

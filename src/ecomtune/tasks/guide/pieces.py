@@ -165,7 +165,7 @@ _FIRST: list[tuple[str | None, str]] = [
     ("cushion", (r"^(cushion cover|cushion\b|chair cushion|chair pad|seat cushion|seat/back cushion|seat,back cushion|"
                  r"back cushion|lumbar cushion|armchair cushion|footstool cushion|triple cushion|supporting cushion|"
                  r"bench pad|children's armchair cushion|cushion pad)")),
-    ("rug", r"\brug|bath mat|door mat|sheepskin|cow hide"),
+    ("rug", r"\brug|door mat|sheepskin|cow hide"),
     ("lamp", r"^led\b"),
     # parts and fittings of furniture
     (None, (r"^(handle|drop handle|leather handle|cup handle|knob\b|hinge|soft closing|castor|legs?\b|pair of legs|"
@@ -241,7 +241,7 @@ _MAIN: list[tuple[str | None, str]] = [
     ("picture_frame", r"picture|poster"),
     ("plant_pot", r"plant|planter|flower box"),
     ("curtains", r"curtain|blind"),
-    ("towel", r"towel|bath sheet|washcloth"),
+    ("towel", r"bath mat|towel|bath sheet|washcloth"),
     ("decoration", r"vase|candle|clock|decoration|lantern|tealight"),
     ("tableware", (r"bowl|plate|mug|glass\b|glass,|jar\b|carafe|serving|cutlery|\bfork\b|\bspoon\b|teapot|jug|"
                    r"saucepan|stockpot|casserole|^pot\b|espresso cup|coaster|^tray|knife|chopping board|"

@@ -36,6 +36,10 @@ from ecomtune.tasks.guide.scenes import SceneModel
 
 SCENE_WORDS = {s: s.replace("_", " ").replace("children room", "children's room") for s in SCENES}
 TRUST_PHOTO = 0.5  # a photo scene at least this likely is used when the request names none
+# US dollars per unit, fixed (late 2026, rounded): a budget written in one currency is compared with a catalogue
+# priced in another. SAR and AED are pegged; the others move, so the answer always says the rate it used.
+USD_PER = {"USD": 1.0, "SAR": 1 / 3.75, "AED": 1 / 3.6725, "EUR": 1.08, "GBP": 1.27, "CNY": 0.14, "JPY": 0.0067,
+           "HKD": 0.128, "INR": 0.012}
 
 
 def _money(x: float) -> str:
@@ -178,7 +182,15 @@ class Guide:
         elif photo is not None:
             notes.append("this guide has no image model (text-only catalogue): the photo was not used")
         scene, scene_from = self._scene(request, scene_probs, notes)
-        budget = budget if budget is not None else request.budget
+        if budget is None and request.budget is not None:
+            budget = request.budget
+            said, ours = request.currency, (self.currency or "").upper()
+            if said and ours and said != ours and said in USD_PER and ours in USD_PER:
+                budget = round(request.budget * USD_PER[said] / USD_PER[ours], 2)
+                notes.append(f"your {_money(request.budget)} {said} is about {_money(budget)} {ours} (fixed rate "
+                             f"{USD_PER[said] / USD_PER[ours]:.4g})")
+            elif ours and not said:
+                notes.append(f"budget read as {_money(budget)} {ours}, the catalogue's currency (no currency written)")
         if budget is not None and not self.priced:
             notes.append("the catalogue has no prices: the budget could not be applied")
         profile = Profile.build(history or [], {pid: i for i, pid in enumerate(self.products["id"])}, self.text,
@@ -222,8 +234,9 @@ class Guide:
                     rows, score = cheapest, unary[cheapest]
             top = np.argsort(-score, kind="stable")[:a.candidates]
             vec = self.photo if self.photo is not None else self.text
+            weight = 2.0 if piece in request.must_have else 0.5 + usual.get(piece, 0.3)  # how much a room needs it
             candidates[piece] = [
-                Candidate(self.products["id"].iat[r], piece, float(1.0 + 0.3 * s),
+                Candidate(self.products["id"].iat[r], piece, float(weight * (1.0 + 0.3 * s)),
                           None if np.isnan(prices[r]) else float(prices[r]), vec[r] if vec[r].any() else self.text[r],
                           {"row": int(r)}) for r, s in zip(rows[top], score[top])]
         required = [p for p in request.must_have if p in candidates]
