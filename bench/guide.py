@@ -152,6 +152,7 @@ def requests(args) -> None:
 
 def bundles(args) -> None:
     import ecomtune
+    from ecomtune.errors import EcomtuneError
 
     guide = ecomtune.load(args.guide, device="cpu")
     b = _build()
@@ -165,7 +166,7 @@ def bundles(args) -> None:
     for a in asks + [a for _, a in room_asks]:
         try:
             answers.append(guide.ask(**a))
-        except ecomtune.EcomtuneError as exc:
+        except EcomtuneError as exc:
             errors.append(f"{a.get('text')!r}: {exc}")
     within = [a["within_budget"] for a in answers if a["budget"] is not None]
     dups = sum(len(a["items"]) - len({i["piece"] for i in a["items"]}) for a in answers)

@@ -237,7 +237,7 @@ class Guide:
             weight = 2.0 if piece in request.must_have else 0.5 + usual.get(piece, 0.3)  # how much a room needs it
             candidates[piece] = [
                 Candidate(self.products["id"].iat[r], piece, float(weight * (1.0 + 0.3 * s)),
-                          None if np.isnan(prices[r]) else float(prices[r]), vec[r] if vec[r].any() else self.text[r],
+                          None if np.isnan(prices[r]) else float(prices[r]), vec[r] if vec[r].any() else None,
                           {"row": int(r)}) for r, s in zip(rows[top], score[top])]
         required = [p for p in request.must_have if p in candidates]
         bundle = solve(candidates, budget=use_budget, required=required, coherence=a.coherence)
