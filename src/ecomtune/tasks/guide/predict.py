@@ -79,8 +79,8 @@ class Guide:
         matcher.load_state_dict(load_file(run_dir / "model" / "matcher.safetensors"))
         matcher.eval()
         scenes = run_dir / "model" / "scenes.npz"
-        products = pd.read_csv(run_dir / "catalogue" / "products.csv", dtype={"id": str, "name": str, "type": str,
-                                                                             "piece": str, "link": str, "image": str},
+        text_columns = ("id", "name", "type", "text", "piece", "link", "image")
+        products = pd.read_csv(run_dir / "catalogue" / "products.csv", dtype=dict.fromkeys(text_columns, str),
                                keep_default_na=False, na_values={"price": [""]})
         photo = run_dir / "catalogue" / "photo.npy"
         encoders = encoders or Encoders(m.image_backbone, m.text_backbone, m.image_size, m.room_size, m.max_length)
@@ -208,7 +208,7 @@ class Guide:
         style = profile.style @ self.text.T if profile.style is not None else None
         if style is not None:
             unary += 0.5 * (style - style.mean()) / (style.std() + 1e-9)
-        names = (self.products["name"] + " " + self.products["type"]).str.lower()
+        names = self.products["text"].str.lower()  # name, type, colour, description, URL words
         words = [w for w in [*request.colours, *request.styles] if len(w) > 2]
         word_hits = [names.str.contains(re.escape(w)).to_numpy() for w in words]
         for hits in word_hits:

@@ -382,7 +382,8 @@ def save_catalogue(folder: Path, b: Build) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     c, f = b.catalogue, b.features
     final = Path(b.folder.final).resolve()
-    table = pd.DataFrame({"id": c.ids, "name": c.names, "type": c.types, "piece": [p or "" for p in c.pieces],
+    table = pd.DataFrame({"id": c.ids, "name": c.names, "type": c.types, "text": c.texts,
+                          "piece": [p or "" for p in c.pieces],
                           "price": c.prices, "link": [lk or "" for lk in c.links],
                           "image": [os.path.relpath(p, final / "catalogue") if p else "" for p in c.images]})
     table.to_csv(folder / "products.csv", index=False)
