@@ -76,7 +76,8 @@ def matching(args) -> None:
     start = time.perf_counter()
     for k, test in enumerate(_folds(b)):
         held = {b.rooms.titles[i] for i in test}
-        b.train = [i for i in range(len(b.rooms)) if b.rooms.titles[i] not in held and b.rooms.products[i]]
+        b.train = [i for i in range(len(b.rooms)) if b.rooms.titles[i] not in held and b.rooms.products[i]
+                   and (args.train_rooms == "all" or b.rooms.images[i])]
         matcher = Matcher(f["rooms_photo"].shape[1], f["rooms_text"].shape[1], m.rank)
         examples = [Example(b.rooms.products[i], torch.from_numpy(f["regions"][i]) if i in f["regions"] else None,
                             torch.from_numpy(f["captions"][i]) if b.rooms.titles[i] else None) for i in b.train]
@@ -94,8 +95,9 @@ def matching(args) -> None:
     out["rooms"] = len(positives)
     out["products"] = len(b.rooms_catalogue)
     out["seconds"] = round(time.perf_counter() - start, 1)
-    out["settings"] = {"epochs": args.epochs or t.epochs, "rank": m.rank, "room_size": m.room_size}
-    _save("matching", out)
+    out["settings"] = {"epochs": args.epochs or t.epochs, "rank": m.rank, "room_size": m.room_size,
+                       "train_rooms": args.train_rooms}
+    _save("matching" if args.train_rooms == "all" else f"matching:{args.train_rooms}", out)
 
 
 def scenes(args) -> None:
@@ -284,6 +286,8 @@ def main() -> None:
     parser.add_argument("--part", required=True, choices=["matching", "scenes", "requests", "bundles", "speed", "picture"])
     parser.add_argument("--guide", help="a built guide folder (bundles, speed)")
     parser.add_argument("--epochs", type=int, help="matcher epochs (default: the preset's)")
+    parser.add_argument("--train-rooms", default="all", choices=["all", "photo"],
+                        help="matching: learn from every room (default) or only the rooms with a photo")
     args = parser.parse_args()
     torch.set_num_threads(2)
     globals()[args.part](args)
