@@ -40,7 +40,7 @@ def _save(key: str, value) -> None:
 def _build(preset: str = "ikea-guide"):
     """The preset's catalogue, rooms and encoded features (cached in bench/work)."""
     from ecomtune.recipes.loader import load_recipe
-    from ecomtune.tasks.guide.train import Build, encode, read_all
+    from ecomtune.tasks.guide.data import Build, encode, read_all
 
     recipe = load_recipe(preset)
     catalogue, rooms_catalogue, rooms = read_all(recipe)
@@ -64,8 +64,8 @@ def _folds(b) -> list[list[int]]:
 
 
 def matching(args) -> None:
+    from ecomtune.tasks.guide.evaluate import _scores
     from ecomtune.tasks.guide.matching import Example, Matcher, fit, ranking_metrics
-    from ecomtune.tasks.guide.train import _scores
 
     b = _build()
     f, t, m = b.features, b.recipe.training, b.recipe.model

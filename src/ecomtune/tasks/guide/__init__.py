@@ -1,7 +1,8 @@
 """`task: guide` — the home-furnishing shopping guide: a room photo and/or a request -> a ranked, coherent bundle
 within budget, with a reason per item.
 
-Modules: `recipe`, `catalogue` (read and check a catalogue and a rooms table), `features` (the frozen image and text
+Modules: `recipe`, `catalogue` (read and check a catalogue and a rooms table), `data` (everything read and encoded
+once: `Build`), `evaluate` (matching metrics and the frozen baselines), `features` (the frozen image and text
 encoders), `matching` (the trained scene x product matcher), `scenes` (scene recognition from a photo), `profile`
 (the shopper's history), `train` (`guide build`), `predict` (`Guide.ask`), `page` (the answer as an HTML page),
 `request` (parse a Chinese or English request: scene, budget, style, colour, must-haves), `pieces` (the

@@ -308,6 +308,6 @@ class Guide:
 
     def evaluate(self, data=None) -> dict:
         """The matching metrics on the recipe's held-out rooms, recomputed from the data (rebuilds features)."""
-        from ecomtune.tasks.guide.train import evaluation_of
+        from ecomtune.tasks.guide.evaluate import evaluation_of
 
         return evaluation_of(self, data)

@@ -10,10 +10,8 @@ save    `model/` (matcher weights, scene model), `catalogue/` (the catalogue's v
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +20,23 @@ import torch
 from safetensors.torch import save_file
 
 from ecomtune.console import say
-from ecomtune.errors import DataError
 from ecomtune.recipes.loader import recipe_to_store
 from ecomtune.reports import write_model_card, write_report
 from ecomtune.rundir import Manifest, dir_size_mb, open_recipe_run, write_manifest
-from ecomtune.tasks.guide.catalogue import Catalogue, Rooms, read_catalogue, read_rooms
-from ecomtune.tasks.guide.features import Encoders
-from ecomtune.tasks.guide.matching import Example, Matcher, ranking_metrics
+from ecomtune.tasks.guide.data import (
+    Build,
+    encode,
+    read_all,
+    read_scene_table,
+    split_rooms,
+    summary,
+)
+from ecomtune.tasks.guide.evaluate import evaluate, frozen_baselines
+from ecomtune.tasks.guide.matching import Example, Matcher
 from ecomtune.tasks.guide.matching import fit as fit_matcher
 from ecomtune.tasks.guide.recipe import GuideRecipe
 from ecomtune.tasks.guide.request import SCENES
 from ecomtune.tasks.guide.scenes import SceneModel
-from ecomtune.training.meter import Meter
 
 # Scenes the rooms may not cover (house_rooms has bathrooms, IKEA's rooms have none): what such a room needs.
 DEFAULT_PIECES = {
@@ -48,24 +51,6 @@ DEFAULT_PIECES = {
     "hallway": ["hallway_storage", "mirror", "stool_bench", "lamp", "rug"],
     "laundry": ["laundry_care", "box_basket", "storage_cabinet", "towel"],
 }
-
-
-@dataclass
-class Build:
-    recipe: GuideRecipe
-    catalogue: Catalogue  # what the guide sells
-    rooms_catalogue: Catalogue  # what the rooms name (the same object when one catalogue)
-    rooms: Rooms
-    folder: object
-    test: list[int] = field(default_factory=list)  # held-out photo rooms
-    train: list[int] = field(default_factory=list)  # rooms the matcher learns from
-    meter: Meter = field(default_factory=lambda: Meter("cpu"))
-    features: dict = field(default_factory=dict)
-    matcher: Matcher | None = None
-    scene_model: SceneModel | None = None
-    pieces: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
 
 
 def _recipe(recipe) -> GuideRecipe:
@@ -103,60 +88,6 @@ def baseline(recipe) -> dict:
     return {"name": "frozen backbones (cosine)", "metrics": {"test": frozen_baselines(b)}}
 
 
-def summary(c: Catalogue) -> dict:
-    pieces = Counter(p for p in c.pieces if p)
-    return {"file": c.path.name, "products": len(c), "with_photo": sum(1 for i in c.images if i),
-            "priced": int(np.isfinite(c.prices).sum()), "currency": c.currency,
-            "mapped_to_a_piece": sum(pieces.values()), "pieces": dict(pieces.most_common())}
-
-
-def read_all(recipe: GuideRecipe) -> tuple[Catalogue, Catalogue, Rooms]:
-    catalogue = read_catalogue(recipe.data)
-    rooms_catalogue = catalogue
-    if recipe.data.rooms_catalogue:
-        from ecomtune.tasks.guide.recipe import Columns, GuideData
-
-        photos = recipe.model.image_backbone and catalogue.has_photos  # photos only help a catalogue with photos
-        ikea = GuideData(catalogue=recipe.data.rooms_catalogue, rooms=recipe.data.rooms, columns=Columns(
-            id="product_id", image="image" if photos else None, colour="colour"))
-        rooms_catalogue = read_catalogue(ikea)
-    return catalogue, rooms_catalogue, read_rooms(recipe.data.rooms, rooms_catalogue)
-
-
-def read_scene_table(recipe: GuideRecipe) -> pd.DataFrame:
-    """The extra scene photos: columns path (absolute), label, held_out."""
-    d = recipe.data
-    if not d.scenes:
-        return pd.DataFrame({"path": [], "label": [], "held_out": []})
-    path = Path(d.scenes)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file — `data.scenes` must be a table of room photos")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    for col in filter(None, (d.scene_image_column, d.scene_label_column, d.scene_split_column)):
-        if col not in frame.columns:
-            raise DataError(f"{path}: no column `{col}` — the columns are {', '.join(frame.columns)}; set "
-                            "`data.scene_image_column` / `scene_label_column` / `scene_split_column`")
-    bad = sorted(set(frame[d.scene_label_column]) - set(SCENES))
-    if bad:
-        raise DataError(f"{path}, column `{d.scene_label_column}`: unknown scene {bad[0]!r} — scenes are "
-                        f"{', '.join(SCENES)}; rename the labels")
-    held = frame[d.scene_split_column].str.lower().eq("test") if d.scene_split_column else False
-    return pd.DataFrame({"path": [str((path.parent / p).resolve()) for p in frame[d.scene_image_column]],
-                         "label": frame[d.scene_label_column], "held_out": held})
-
-
-def split_rooms(rooms: Rooms, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(held-out photo rooms, training rooms). Photos of one staged scene share a caption, and a photo room often
-    has a text-only twin with the same caption and products: every room with a held-out caption is left out of
-    training, so the score never rests on the same scene seen in training."""
-    captions = sorted({rooms.titles[i] for i in rooms.with_photo})
-    random.Random(seed).shuffle(captions)
-    held = set(captions[:round(len(captions) * fraction)])
-    test = [i for i in rooms.with_photo if rooms.titles[i] in held]
-    train = [i for i in range(len(rooms)) if rooms.titles[i] not in held and rooms.products[i]]
-    return test, train
-
-
 def setup(recipe: GuideRecipe, resume: bool) -> Build:
     say("checking the catalogue and rooms")
     catalogue, rooms_catalogue, rooms = read_all(recipe)
@@ -165,36 +96,6 @@ def setup(recipe: GuideRecipe, resume: bool) -> Build:
     test, train_rooms = split_rooms(rooms, recipe.data.test_fraction, recipe.data.seed)
     folder = open_recipe_run(recipe, resume)
     return Build(recipe, catalogue, rooms_catalogue, rooms, folder, test, train_rooms)
-
-
-def encode(b: Build, enc: Encoders | None = None) -> None:
-    m = b.recipe.model
-    if enc is None:
-        say(f"loading {m.image_backbone or 'no image backbone'} + {m.text_backbone}")
-        enc = Encoders(m.image_backbone, m.text_backbone, m.image_size, m.room_size, m.max_length)
-    f = b.features
-    f["encoders"] = enc
-    f["rooms_text"] = enc.texts(b.rooms_catalogue.texts, progress="product texts")
-    f["rooms_photo"] = enc.photos(b.rooms_catalogue.images, progress="product photos") if enc.image else None
-    if b.catalogue is b.rooms_catalogue:
-        f["text"], f["photo"] = f["rooms_text"], f["rooms_photo"]
-    else:
-        f["text"] = enc.texts(b.catalogue.texts, progress="catalogue texts")
-        f["photo"] = enc.photos(b.catalogue.images, progress="catalogue photos") if enc.image and \
-            b.catalogue.has_photos else None
-    f["captions"] = enc.texts([t or "a room" for t in b.rooms.titles])
-    f["regions"], pooled = {}, {}
-    if enc.image:
-        from ecomtune.tasks.search.biencoder import _progress
-
-        with _progress("room photos", len(b.rooms.with_photo)) as advance:
-            for i in b.rooms.with_photo:
-                f["regions"][i], pooled[i] = enc.room(b.rooms.images[i])
-                advance(1)
-    f["room_pooled"] = pooled
-    scenes = read_scene_table(b.recipe)
-    f["scene_table"] = scenes
-    f["scene_x"] = enc.photos(list(scenes["path"]), progress="scene photos") if enc.image and len(scenes) else None
 
 
 def fit(b: Build) -> None:
@@ -251,85 +152,6 @@ def fit_scenes(b: Build) -> SceneModel | None:
         return None
     say(f"fitting the scene recogniser on {len(y)} photos ({len(set(y))} scenes)")
     return SceneModel.fit(np.stack(x), y, b.recipe.training.seed)
-
-
-def _scores(b: Build, i: int, how: str, matcher: Matcher | None) -> np.ndarray:
-    """One held-out room's scores over the rooms' catalogue: the trained matcher, or the frozen baselines."""
-    f = b.features
-    text = torch.from_numpy(f["captions"][i])
-    photos = torch.from_numpy(f["rooms_photo"]) if f["rooms_photo"] is not None else None
-    regions = torch.from_numpy(f["regions"][i]) if i in f["regions"] else None
-    with torch.no_grad():
-        if matcher is not None:
-            products = matcher.products(photos)
-            use_regions = regions if how in ("photo", "photo + caption") else None
-            use_text = text if how in ("caption", "photo + caption") else None
-            return matcher.score(products, torch.from_numpy(f["rooms_text"]), use_regions, use_text,
-                                 b.recipe.model.text_weight).numpy()
-        if how == "frozen caption vs product text":
-            return f["rooms_text"] @ f["captions"][i]
-        if how == "frozen photo vs product photo":
-            return f["rooms_photo"] @ f["room_pooled"][i]
-        return (regions @ photos.T).max(0).values.numpy()  # frozen regions vs product photo
-
-
-def frozen_baselines(b: Build) -> dict:
-    """Each frozen way of matching (no training) on the held-out rooms, with the headline numbers of the best."""
-    if not b.test:
-        return {}
-    ways = ["frozen caption vs product text"]
-    if b.features["regions"]:
-        ways += ["frozen photo vs product photo", "frozen regions vs product photo"]
-    out = {how: ranking_metrics([_scores(b, i, how, None) for i in b.test], [b.rooms.products[i] for i in b.test])
-           for how in ways}
-    best = max(ways, key=lambda w: out[w]["recall@50"])
-    return {**out, "best": best, **out[best]}
-
-
-def evaluate(b: Build) -> dict:
-    f, positives = b.features, [b.rooms.products[i] for i in b.test]
-    metrics: dict = {"test_rooms": len(b.test)}
-    if b.test:
-        say(f"scoring {len(b.test)} held-out rooms against {len(b.rooms_catalogue)} products")
-        ways = ["caption"] + (["photo", "photo + caption"] if f["regions"] else [])
-        for how in ways:
-            metrics[how] = ranking_metrics([_scores(b, i, how, b.matcher) for i in b.test], positives)
-    baseline = frozen_baselines(b)
-    scene = {}
-    if b.scene_model is not None:
-        typed = [i for i in b.test if b.rooms.types[i] in SCENES]
-        if typed:
-            guess = b.scene_model.predict(np.stack([f["room_pooled"][i] for i in typed]))
-            scene["rooms_accuracy"] = round(float(np.mean([g == b.rooms.types[i] for g, i in zip(guess, typed)])), 4)
-            scene["rooms_n"] = len(typed)
-        table = f["scene_table"]
-        if len(table) and table["held_out"].any():
-            held = table["held_out"].to_numpy(bool)
-            guess = b.scene_model.predict(f["scene_x"][held])
-            scene["scenes_accuracy"] = round(float(np.mean(np.array(guess) == table["label"][held].to_numpy())), 4)
-            scene["scenes_n"] = int(held.sum())
-    metrics["scene"] = scene
-    main = "photo + caption" if "photo + caption" in metrics else "caption"
-    if main in metrics:  # the headline numbers, flat
-        metrics |= {"input": main, **metrics[main]}
-    return {"metrics": metrics, "baseline": baseline}
-
-
-def evaluation_of(guide, data: str | Path | None = None) -> dict:
-    """A built guide's matching metrics, recomputed from the data: on the recipe's held-out rooms, or on every
-    photo room (every room when none has a photo) of the rooms table `data`."""
-    from ecomtune.recipes.loader import recipe_of_run
-
-    recipe = recipe_of_run(guide.run_dir, guide.manifest, need_data=True)
-    catalogue, rooms_catalogue, rooms = read_all(recipe)
-    test, train_rooms = split_rooms(rooms, recipe.data.test_fraction, recipe.data.seed)
-    if data is not None:
-        rooms = read_rooms(data, rooms_catalogue)
-        test = rooms.with_photo or [i for i in range(len(rooms)) if rooms.products[i]]
-    b = Build(recipe, catalogue, rooms_catalogue, rooms, None, test, train_rooms)
-    encode(b, guide.encoders)
-    b.matcher, b.scene_model = guide.matcher, guide.scene_model
-    return evaluate(b)["metrics"]
 
 
 def save(b: Build, result: dict) -> Path:

@@ -27,8 +27,10 @@ BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": GuideRequest.model_json_schema()},
     UPLOAD: {"schema": {"type": "object", "additionalProperties": False, "properties": {
         "photo": {"type": "string", "format": "binary", "description": "The room photo."},
-        "text": {"type": "string"}, "history": {"type": "string", "description": "Comma-separated product ids."},
-        "budget": {"type": "number"}, "max_pieces": {"type": "integer"},
+        "text": {"type": "string", "maxLength": 4000},
+        "history": {"type": "string", "description": "Comma-separated product ids (at most 200)."},
+        "budget": {"type": "number", "minimum": 0, "maximum": 1e9},
+        "max_pieces": {"type": "integer", "minimum": 1, "maximum": 15},
         "must_have": {"type": "string", "description": "Comma-separated pieces."},
         "model": {"type": "string"}}}}}}}
 
@@ -61,17 +63,18 @@ async def _read(request: Request) -> tuple[GuideRequest, bytes | None]:
         data = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HTTPException(400, f"body: not JSON ({clip(str(exc), 80)})") from None
-    body = _validated(data)
-    raw = None
-    if body.photo:
-        text = body.photo.partition(",")[2] if body.photo.startswith("data:") else body.photo
-        try:
-            raw = base64.b64decode("".join(text.split()), validate=True)
-        except ValueError as exc:
-            raise RequestValidationError([{"type": "value_error", "loc": ("body", "photo"),
-                                           "msg": f"not valid base64 ({exc}) — send the photo's bytes base64-encoded"}]
-                                         ) from None
-    return body, raw
+    return _validated(data), None
+
+
+def _base64(text: str) -> bytes:
+    """A JSON request's photo (after the model is picked: an unknown model is named first)."""
+    text = text.partition(",")[2] if text.startswith("data:") else text
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except ValueError as exc:
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", "photo"),
+                                       "msg": f"not valid base64 ({exc}) — send the photo's bytes base64-encoded"}]
+                                     ) from None
 
 
 def _photo(raw: bytes, settings):
@@ -96,6 +99,8 @@ async def guide(request: Request, state: ServingState = Depends(ready_state)) ->
     """A bundle for a room: the pieces it needs, one product each, within the budget, with a reason per item."""
     body, raw = await _read(request)
     served = pick_model(state, request, "guide", body.model)
+    if raw is None and body.photo:
+        raw = _base64(body.photo)
     photo = await asyncio.to_thread(_photo, raw, state.settings) if raw else None
     try:
         answer = await asyncio.to_thread(served.model.ask, photo=photo, text=body.text, history=body.history,
