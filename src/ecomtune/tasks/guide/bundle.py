@@ -95,7 +95,10 @@ def _gram(vecs: np.ndarray) -> np.ndarray:
         return vecs @ vecs.T
 
 
-def _money(x: float) -> str:
+def money(x: float | None) -> str:
+    """1295.0 -> '1,295'; 12.5 -> '12.50'; None -> '' (prices in messages, answers and pages)."""
+    if x is None:
+        return ""
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
 
 
@@ -150,9 +153,9 @@ def solve(candidates: dict[str, list[Candidate]], *, budget: float | None = None
         cheapest = {p: min(c.price for c in pools[p]) for p in required}
         need = sum(cheapest.values())
         if need > budget + _EPS:
-            parts = " + ".join(f"{p} {_money(cheapest[p])}" for p in required)
-            raise EcomtuneError(f"budget {_money(budget)} is below the cheapest bundle with the required pieces "
-                                f"({parts} = {_money(need)}) — raise the budget to at least {_money(need)} "
+            parts = " + ".join(f"{p} {money(cheapest[p])}" for p in required)
+            raise EcomtuneError(f"budget {money(budget)} is below the cheapest bundle with the required pieces "
+                                f"({parts} = {money(need)}) — raise the budget to at least {money(need)} "
                                 "or drop a must-have")
         pools = {p: [c for c in cs if c.price <= budget + _EPS] for p, cs in pools.items()}
     empty = [p for p in pieces if not pools[p]]

@@ -7,6 +7,8 @@ import html
 import io
 from pathlib import Path
 
+from ecomtune.tasks.guide.bundle import money
+
 
 def _thumbnail(path: Path | None, side: int = 220) -> str:
     if path is None:
@@ -21,17 +23,13 @@ def _thumbnail(path: Path | None, side: int = 220) -> str:
     return f'<img src="data:image/jpeg;base64,{base64.b64encode(out.getvalue()).decode()}" alt="">'
 
 
-def _money(x) -> str:
-    return "" if x is None else f"{x:,.0f}" if abs(x - round(x)) < 0.005 else f"{x:,.2f}"
-
-
 def render(answer: dict, photo_of, room_photo: bytes | None = None) -> str:
     """`photo_of(product_id) -> Path | None`; `room_photo`: the shopper's photo, shown at the top."""
     e, cur = html.escape, html.escape(answer.get("currency") or "")
     cards = []
     for item in answer["items"]:
         reasons = "".join(f"<li>{e(r)}</li>" for r in item["reasons"])
-        price = f'<div class="price">{_money(item["price"])} {cur}</div>' if item["price"] is not None else ""
+        price = f'<div class="price">{money(item["price"])} {cur}</div>' if item["price"] is not None else ""
         name = e(item["name"])
         if item.get("link"):
             name = f'<a href="{e(item["link"])}">{name}</a>'
@@ -42,12 +40,12 @@ def render(answer: dict, photo_of, room_photo: bytes | None = None) -> str:
     room = ""
     if room_photo:
         room = f'<img class="room" src="data:image/jpeg;base64,{base64.b64encode(room_photo).decode()}" alt="">'
-    money = ""
+    totals = ""
     if answer.get("budget") is not None:
-        money = (f"<p>budget {_money(answer['budget'])} {cur} · total {_money(answer['total'])} · left "
-                 f"{_money(answer['left'])}</p>")
+        totals = (f"<p>budget {money(answer['budget'])} {cur} · total {money(answer['total'])} · left "
+                 f"{money(answer['left'])}</p>")
     elif answer.get("total") is not None:
-        money = f"<p>total {_money(answer['total'])} {cur}</p>"
+        totals = f"<p>total {money(answer['total'])} {cur}</p>"
     notes = "".join(f"<li>{e(n)}</li>" for n in answer["notes"])
     request = e(answer["request"].get("text") or "")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>ecomtune guide</title><style>
@@ -57,7 +55,7 @@ body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}} .room{{max-width
 .piece{{color:#777;font-size:.85rem}} .name{{font-weight:600}} .price{{font-size:1.1rem;margin:.3rem 0}}
 .reasons{{padding-left:1.1rem;font-size:.85rem;color:#444}} .notes{{color:#555;font-size:.9rem}}
 </style></head><body><h1>{e(answer['scene'].replace('_', ' '))}</h1>{room}
-<p>{request}</p><p>scene from: {e(answer['scene_from'])}</p>{money}
+<p>{request}</p><p>scene from: {e(answer['scene_from'])}</p>{totals}
 <div class="grid">{''.join(cards)}</div><ul class="notes">{notes}</ul></body></html>"""
 
 

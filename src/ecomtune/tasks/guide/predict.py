@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 
 from ecomtune.errors import EcomtuneError
 from ecomtune.rundir import loading
-from ecomtune.tasks.guide.bundle import Candidate, solve
+from ecomtune.tasks.guide.bundle import Candidate, money, solve
 from ecomtune.tasks.guide.features import Encoders
 from ecomtune.tasks.guide.matching import Matcher
 from ecomtune.tasks.guide.pieces import PIECES
@@ -41,9 +41,6 @@ TRUST_PHOTO = 0.5  # a photo scene at least this likely is used when the request
 USD_PER = {"USD": 1.0, "SAR": 1 / 3.75, "AED": 1 / 3.6725, "EUR": 1.08, "GBP": 1.27, "CNY": 0.14, "JPY": 0.0067,
            "HKD": 0.128, "INR": 0.012}
 
-
-def _money(x: float) -> str:
-    return f"{x:,.0f}" if abs(x - round(x)) < 0.005 else f"{x:,.2f}"
 
 
 @dataclass
@@ -187,10 +184,10 @@ class Guide:
             said, ours = request.currency, (self.currency or "").upper()
             if said and ours and said != ours and said in USD_PER and ours in USD_PER:
                 budget = round(request.budget * USD_PER[said] / USD_PER[ours], 2)
-                notes.append(f"your {_money(request.budget)} {said} is about {_money(budget)} {ours} (fixed rate "
+                notes.append(f"your {money(request.budget)} {said} is about {money(budget)} {ours} (fixed rate "
                              f"{USD_PER[said] / USD_PER[ours]:.4g})")
             elif ours and not said:
-                notes.append(f"budget read as {_money(budget)} {ours}, the catalogue's currency (no currency written)")
+                notes.append(f"budget read as {money(budget)} {ours}, the catalogue's currency (no currency written)")
         if budget is not None and not self.priced:
             notes.append("the catalogue has no prices: the budget could not be applied")
         profile = Profile.build(history or [], {pid: i for i, pid in enumerate(self.products["id"])}, self.text,
@@ -260,15 +257,15 @@ class Guide:
             if style is not None and style[r] > np.quantile(style, 0.9):
                 reasons.append("in the style of what you bought before")
             if c.price is not None and use_budget is not None:
-                reasons.append(f"{_money(c.price)} of your {_money(use_budget)}")
+                reasons.append(f"{money(c.price)} of your {money(use_budget)}")
             row = self.products.iloc[r]
             items.append({"piece": c.piece, "piece_name": PIECES[c.piece]["en"], "piece_zh": PIECES[c.piece]["zh"],
                           "id": c.id, "name": row["name"], "type": row["type"], "price": c.price,
                           "image": row["image"] or None, "link": row["link"] or None, "score": round(c.score, 4),
                           "reasons": reasons})
         if use_budget is not None and bundle.total_price is not None:
-            notes.append(f"total {_money(bundle.total_price)} leaves {_money(use_budget - bundle.total_price)} of "
-                         f"your {_money(use_budget)} {self.currency}".rstrip())
+            notes.append(f"total {money(bundle.total_price)} leaves {money(use_budget - bundle.total_price)} of "
+                         f"your {money(use_budget)} {self.currency}".rstrip())
         notes += bundle.notes
         return {"request": {"text": text, "language": request.language, "scene": request.scene,
                             "budget": request.budget, "currency": request.currency, "styles": request.styles,
