@@ -297,10 +297,10 @@ def qc_recipe(tmp_path, encoder, name: str) -> dict:
 
 
 def test_interrupted_search_run_resumes_to_the_same_result(tiny_encoder, tmp_path, monkeypatch):
-    from ecomtune.tasks.search import biencoder
+    from ecomtune.training import steps
 
     whole = json.loads((ecomtune.train(qc_recipe(tmp_path, tiny_encoder, "whole")) / "manifest.json").read_text())
-    original, calls = biencoder.train_step, {"n": 0, "cut": None}
+    original, calls = steps.train_step, {"n": 0, "cut": None}
 
     def step(*args):
         calls["n"] += 1
@@ -308,7 +308,7 @@ def test_interrupted_search_run_resumes_to_the_same_result(tiny_encoder, tmp_pat
             raise RuntimeError("simulated power cut")
         original(*args)
 
-    monkeypatch.setattr(biencoder, "train_step", step)
+    monkeypatch.setattr(steps, "train_step", step)
     recipe = qc_recipe(tmp_path, tiny_encoder, "cut")
     checkpoints = tmp_path / "cut" / "checkpoints"
     calls["cut"] = 15  # bi-encoder step 15: its last checkpoint is the end of epoch 1

@@ -111,9 +111,9 @@ def encode(b: Build, enc: Encoders | None = None) -> None:
     f["captions"] = enc.texts([t or "a room" for t in b.rooms.titles])
     f["regions"], pooled = {}, {}
     if enc.image:
-        from ecomtune.tasks.search.biencoder import _progress
+        from ecomtune.training.steps import ProgressBar
 
-        with _progress("room photos", len(b.rooms.with_photo)) as advance:
+        with ProgressBar("room photos", len(b.rooms.with_photo)) as advance:
             for i in b.rooms.with_photo:
                 f["regions"][i], pooled[i] = enc.room(b.rooms.images[i])
                 advance(1)

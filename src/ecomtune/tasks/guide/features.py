@@ -16,7 +16,8 @@ from ecomtune.tasks.image_classify.backbones import (
     preprocess_for,
 )
 from ecomtune.tasks.image_classify.images import ImageInput, Preprocess, eval_tensor
-from ecomtune.tasks.search.biencoder import BiEncoder, _progress
+from ecomtune.tasks.search.biencoder import BiEncoder
+from ecomtune.training.steps import ProgressBar
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -56,7 +57,7 @@ class Encoders:
         out = np.zeros((len(sources), self.image_dim), np.float32)
         rows = [i for i, s in enumerate(sources) if s is not None]
         workers = min(4, os.cpu_count() or 1)
-        with _progress(progress, len(rows)) as advance, ThreadPoolExecutor(workers) as pool:
+        with ProgressBar(progress, len(rows)) as advance, ThreadPoolExecutor(workers) as pool:
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start:start + batch_size]
                 pixels = list(pool.map(lambda i: eval_tensor(sources[i], self.pre), chunk))

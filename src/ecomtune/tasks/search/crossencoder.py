@@ -18,9 +18,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ecomtune.backbones.encode import pool
-from ecomtune.tasks.search.biencoder import StepLoop, fit_steps, warmup_then_linear
 from ecomtune.tasks.search.data import QuerySet
 from ecomtune.training.meter import Meter
+from ecomtune.training.steps import StepLoop, fit_steps, warmup_then_linear
 
 HEAD = "head.safetensors"
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ecomtune.tasks.search.metrics import Judgments
 from ecomtune.tasks.search.relevance import load_relevance_set
-from ecomtune.tasks.search.tables import (  # noqa: F401  (re-exported: the loaders' shared pieces)
+from ecomtune.tasks.search.tables import (
     QuerySet,
     SearchData,
     _bad_row,

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ecomtune.errors import DataError
+from ecomtune.tasks.search.metrics import Judgments
 from ecomtune.tasks.search.tables import (
     QuerySet,
     SearchData,
@@ -35,7 +36,6 @@ from ecomtune.tasks.search.tables import (
     read_any,
     require_columns,
 )
-from ecomtune.tasks.search.metrics import Judgments
 
 ATTRIBUTES = ("gender", "baseColour", "articleType", "usage")
 REQUIRED = "articleType"
