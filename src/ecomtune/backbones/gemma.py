@@ -78,6 +78,15 @@ class GgufSpec(BackboneSpec):
     def _weight_files(self) -> list[Path]:
         return self._package().chunk_paths()
 
+    def _source(self) -> tuple[str, str]:
+        """(file name, pinned sha256) of the assembled GGUF."""
+        pkg = self._package()
+        return pkg.MODEL_NAME, pkg.EXPECTED_SHA256
+
+    def _assemble(self, folder: Path) -> Path:
+        """Write the GGUF into `folder` (checked against its sha256) and return its path."""
+        return self._package().assemble(folder / self._source()[0])
+
     def cached_dir(self, cache_dir: Path) -> Path:
         return Path(cache_dir) / "backbones" / self.name
 
@@ -92,7 +101,7 @@ class GgufSpec(BackboneSpec):
             raise BackboneError(
                 f"backbone '{self.name}' needs the 'gguf' package for its first use — run: {self.install_command}"
             )
-        pkg = self._package()
+        source, sha256 = self._source()
         final.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_builds(final)
         # Build next to the final dir and rename at the end: an interrupted or concurrent first use
@@ -100,8 +109,8 @@ class GgufSpec(BackboneSpec):
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".tmp", dir=final.parent))
         try:
             start = time.monotonic()
-            with _progress(f"Preparing {self.name} (first use, about a minute)…"):
-                gguf_path = pkg.assemble(tmp / "gguf" / pkg.MODEL_NAME)
+            with _progress(f"Preparing {self.name} (first use, a few minutes)…"):
+                gguf_path = self._assemble(tmp / "gguf")
                 model, tokenizer = load_from_gguf(gguf_path)
                 shutil.rmtree(tmp / "gguf")  # the assembled GGUF was only a temporary
                 out = tmp / "model"
@@ -110,7 +119,7 @@ class GgufSpec(BackboneSpec):
                 self._verify(out, model, tokenizer)
                 (out / MARKER).write_text(
                     json.dumps(
-                        {"backbone": self.name, "source": pkg.MODEL_NAME, "sha256": pkg.EXPECTED_SHA256,
+                        {"backbone": self.name, "source": source, "sha256": sha256,
                          "transformers": _transformers_version()},
                         indent=2,
                     )

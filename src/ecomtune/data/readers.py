@@ -56,6 +56,8 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     """
     path = _existing(path)
     fmt = fmt or table_format(path)
+    if fmt == ".json" and _json_lines(path):  # JSON Lines named .json (AdvertiseGen's dev.json, many exports)
+        fmt = ".jsonl"
     with _read_errors(path, fmt):
         if fmt != ".parquet":
             for _ in _utf8_lines(path):  # a non-UTF-8 line fails here, with its line number
@@ -67,6 +69,19 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
         frame = frame.astype(object).where(frame.notna(), "").astype(str)
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def _json_lines(path: Path) -> bool:
+    """A `.json` file whose first record line is a whole JSON object (JSON Lines), not the start of an array."""
+    import json
+
+    for line in islice(_utf8_lines(path), 5):
+        if line.strip():
+            try:
+                return isinstance(json.loads(line), dict)
+            except ValueError:
+                return False
+    return False
 
 
 def read_lines(path: str | Path, limit: int | None = None) -> list[str]:

@@ -4,7 +4,7 @@ Requests are strict, as their schema reads: no coercion (`"rerank": 0` is not `f
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -286,3 +286,36 @@ class GuideResponse(_Served):
     owned: list[str]
     notes: list[str]
     seconds: float
+
+
+class GenerateRequest(BaseModel):
+    """Inputs to write texts for (task `generate`), with optional decoding overrides; `stream: true` answers one
+    input as server-sent events (`data: {"text": piece}` per piece, then `data: {"done": true, ...}`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
+        "examples": [{"inputs": ["类型#上衣*材质#牛仔布*颜色#白色*风格#简约"], "max_new_tokens": 96}]})
+
+    model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
+    inputs: list[str] = Field(..., description="One or more inputs (limits as for `texts`; one when streaming).")
+    stream: bool = Field(False, description="Send the text as it is decoded (server-sent events); one input.")
+    strategy: Literal["greedy", "beam", "sample"] | None = Field(None, description="Decoding (default: the run's).")
+    max_new_tokens: WholeNumber | None = Field(None, ge=1, le=1024, description="New tokens at most, 1-1024.")
+    temperature: float | None = Field(None, gt=0, le=5, description="sample: softmax temperature.")
+    top_p: float | None = Field(None, gt=0, le=1, description="sample: nucleus mass.")
+    repetition_penalty: float | None = Field(None, ge=1, le=3, description="Penalty on repeated tokens.")
+    num_beams: WholeNumber | None = Field(None, ge=1, le=8, description="beam: beams kept.")
+    seed: WholeNumber | None = Field(None, description="sample: a seed for a reproducible sample.")
+
+    def overrides(self) -> dict:
+        return {k: v for k, v in self.model_dump(exclude={"model", "inputs", "stream"}).items() if v is not None}
+
+
+class GeneratedText(BaseModel):
+    input: str
+    text: str
+    attributes: dict | None = Field(None, description="Attribute inputs: `coverage` (share of the input's values "
+                                                      "the text mentions) and `contradictions`.")
+
+
+class GenerateResponse(_Served):
+    outputs: list[GeneratedText]
