@@ -178,3 +178,38 @@ def tiny_run(tiny_encoder, tmp_path_factory) -> Path:
     recipe = classify_recipe(tmp / "reviews.csv", tiny_encoder, tmp, epochs=1)
     recipe["evaluation"] = {"baseline": False}
     return ecomtune.train(recipe)
+
+
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_lm(tmp_path_factory) -> str:
+    """A 2-layer Qwen2-architecture chat LM, random weights: byte-level BPE trained on toy Chinese copy and English
+    reviews, ChatML template, eos `<|im_end|>` (like the packaged Qwen2.5 and SmolLM2)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-chat-lm")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    from tests.tasks.generate.conftest import toy_pairs
+
+    corpus = [r["content"] + " " + r["summary"] for r in toy_pairs(200)] + ["user assistant system hello world"]
+    corpus += toy_reviews(100)["review"].tolist() + ["does the filter fit? yes it fits, inches wide, white door"]
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast.chat_template = CHATML
+    model = Qwen2ForCausalLM(Qwen2Config(
+        vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, max_position_embeddings=256, pad_token_id=fast.pad_token_id,
+        eos_token_id=fast.eos_token_id, tie_word_embeddings=True))
+    model.save_pretrained(path)
+    fast.save_pretrained(path)
+    return str(path)

@@ -24,6 +24,7 @@ from ecomtune.registry import tasks
 from ecomtune.rundir import COST_FIELDS, read_manifest
 from tests.conftest import toy_products, toy_reviews
 from tests.serve.conftest import wait_ready
+from tests.tasks.generate.conftest import generate_recipe
 from tests.tasks.guide.conftest import guide_recipe, toy_world
 from tests.tasks.image_classify.conftest import (
     COLOURS,
@@ -41,6 +42,7 @@ class Case:
     inputs: list  # what `predict` takes
     request: dict  # one request body for the task's endpoint
     metric: str  # a test metric `evaluate` must reproduce
+    backbone: str = "tiny_encoder"  # the fixture whose tiny model `write` gets
 
 
 def _text(task: str, data: dict, model: dict | None = None) -> Callable[[Path, str], dict]:
@@ -102,7 +104,28 @@ def _guide(folder: Path, backbone: str) -> dict:  # photos: the tiny ResNet; tex
                         name="c-guide")
 
 
+def _generate(folder: Path, backbone: str) -> dict:
+    recipe = generate_recipe(folder, backbone, "c-generate", training={"max_steps": 3})
+    recipe["output"]["dir"] = str(folder / "runs" / "generate")
+    return recipe
+
+
+def _qa(folder: Path, backbone: str) -> dict:
+    from tests.tasks.qa.conftest import toy_qa, write_jsonl
+
+    (folder / "data").mkdir(parents=True)
+    data = write_jsonl(toy_qa(12), folder / "data" / "qa.jsonl")
+    return {"name": "c-qa", "task": "qa", "data": {"path": str(data), "test": 0.25},
+            "context": {"threshold": 0.5},
+            "model": {"backbone": backbone, "template": "{input}", "max_prompt_tokens": 96, "max_target_tokens": 16,
+                      "adapter": {"method": "lora", "r": 4}},
+            "training": {"max_steps": 2, "max_pairs": 16, "device": "cpu"},
+            "generation": {"max_new_tokens": 8}, "evaluation": {"rows": 6, "baselines": ["retrieved"]},
+            "output": {"dir": str(folder / "runs" / "qa")}}
+
+
 TEXTS = ["great dress, love it", "Nike Men Sneakers 3"]
+ASK = {"product": "P001", "question": "does the filter fit model m1?"}
 PHOTO = jpeg(COLOURS["red"], seed=1)
 CASES = {
     "classify": Case(_text("classify", {"text_column": "review", "label_column": "stars"}), TEXTS,
@@ -114,6 +137,9 @@ CASES = {
     "recommend": Case(_recommend, [["i1", "i2", "i3"]], {"histories": [["i1", "i2", "i3"]], "k": 3}, "ndcg@5"),
     "search": Case(_search, ["red shirt"], {"queries": ["red shirt"], "k": 3}, "ndcg@5"),
     "guide": Case(_guide, ["a white bedroom, budget 500"], {"text": "a white bedroom, budget 500"}, "recall@50"),
+    "generate": Case(_generate, ["类型#上衣*颜色#白色*材质#棉"], {"inputs": ["类型#上衣*颜色#白色*材质#棉"],
+                                                                   "max_new_tokens": 4}, "rouge-l", "tiny_chat_lm"),
+    "qa": Case(_qa, [ASK], {"questions": [ASK]}, "rouge-l", "tiny_chat_lm"),
     "image-classify": Case(_image, [PHOTO], {"images": [base64.b64encode(PHOTO).decode()]}, "accuracy"),
 }
 
@@ -123,10 +149,11 @@ def test_every_registered_task_has_a_conformance_case():
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_task_contract(name, tiny_encoder, tmp_path):
+def test_task_contract(name, tmp_path, request):
     from ecomtune.deploy.serve import create_app
 
     spec, case = tasks().get(name), CASES[name]
+    tiny_encoder = request.getfixturevalue(case.backbone)
     for piece in ("recipe", "check", "train", "baseline", "load", "evaluate", "router"):
         assert spec.part(piece) is not None, piece
     work = tmp_path / "work"

@@ -20,6 +20,7 @@ from ecomtune.errors import EcomtuneError
 def _register() -> None:
     # Importing each command module registers it on `app` / `data_app`.
     from ecomtune.cli import (  # noqa: F401
+        ask,
         baseline,
         compare,
         compress,

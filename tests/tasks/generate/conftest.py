@@ -1,16 +1,11 @@
-"""Generation fixtures: a tiny random Qwen2-architecture chat LM (byte-level BPE trained on the toy pairs, ChatML
-template, eos `<|im_end|>`) and toy attribute -> copy pairs whose copy follows the attributes, so a few steps of
-training move the metrics."""
+"""Generation fixtures: toy attribute -> copy pairs whose copy follows the attributes, so a few steps of training
+move the metrics (the tiny chat LM is `tiny_chat_lm` in tests/conftest.py)."""
 from __future__ import annotations
 
 import json
 import random
 from pathlib import Path
 
-import pytest
-
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 COLOURS = ["白色", "黑色", "红色", "蓝色"]
 KINDS = ["上衣", "裙", "裤"]
 STUFF = ["棉", "牛仔布", "针织"]
@@ -30,32 +25,6 @@ def write_pairs(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="session")
-def tiny_chat_lm(tmp_path_factory) -> str:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-chat-lm")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    corpus = [r["content"] + " " + r["summary"] for r in toy_pairs(200)] + ["user assistant system hello world"]
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    fast.chat_template = CHATML
-    model = Qwen2ForCausalLM(Qwen2Config(
-        vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, max_position_embeddings=256, pad_token_id=fast.pad_token_id,
-        eos_token_id=fast.eos_token_id, tie_word_embeddings=True))
-    model.save_pretrained(path)
-    fast.save_pretrained(path)
-    return str(path)
 
 
 def generate_recipe(folder: Path, backbone: str, name: str = "gen", **over) -> dict:

@@ -319,3 +319,35 @@ class GeneratedText(BaseModel):
 
 class GenerateResponse(_Served):
     outputs: list[GeneratedText]
+
+
+class QuestionAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    product: str = Field(..., min_length=1, max_length=200, description="The product id (e.g. an ASIN).")
+    question: str = Field(..., min_length=1, max_length=1000, description="The shopper's question.")
+
+
+class QARequest(BaseModel):
+    """Shoppers' questions about products (task `qa`), answered from each product's other answered questions."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
+        "examples": [{"questions": [{"product": "B00004U9JP", "question": "Will it fit under my sink?"}]}]})
+
+    model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
+    questions: list[QuestionAsk] = Field(..., min_length=1, max_length=16, description="1-16 questions.")
+    max_new_tokens: WholeNumber | None = Field(None, ge=1, le=512, description="New tokens at most, 1-512.")
+
+
+class QAAnswer(BaseModel):
+    product: str
+    question: str
+    answer: str
+    supported: bool = Field(description="The product's Q&A matched the question (else `answer` says it does not).")
+    known_product: bool
+    yes_no: dict | None = Field(None, description="Yes/no questions: {answer, p_yes} from the yes/no answerer.")
+    context: list[dict] = Field(description="The product's answered questions the answer drew on, best first.")
+
+
+class QAResponse(_Served):
+    answers: list[QAAnswer]

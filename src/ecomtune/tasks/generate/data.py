@@ -73,14 +73,14 @@ def load_splits(data: GenerateData) -> GenerateSplits:
     if data.test_path:
         train, test = pairs, read_pairs(data.test_path, data)
     else:
-        n_test = int(data.test) if data.test >= 1 else int(round(data.test * len(pairs)))
+        n_test = int(data.test) if data.test >= 1 else round(data.test * len(pairs))
         if not 1 <= n_test < len(pairs):
             raise DataError(f"{data.path}: {len(pairs)} rows cannot hold out {n_test} test rows — lower `data.test`")
         order = np.random.default_rng(data.seed).permutation(len(pairs))
         train, test = pairs.take(sorted(order[n_test:])), pairs.take(sorted(order[:n_test]))
     if data.max_rows and len(train) > data.max_rows:
         train = train.take(range(data.max_rows))
-    info = {"path": data.path, "train_rows": len(train), "test_rows": len(test)}
+    info = {"path": data.path, "rows": {"train": len(train), "test": len(test)}}
     return GenerateSplits(train, test, info)
 
 

@@ -230,7 +230,7 @@ def _untuned(run: _Run, test: Pairs, vocab) -> tuple[dict, list[str]]:
     model, tokenizer = load_causal_lm(resolve_backbone(name).path, run.lm.device)
     cfg = recipe.model.model_copy(update={"backbone": name, "prompt": "chat", "adapter": None})
     lm = LanguageModel(model, tokenizer, cfg, recipe.generation, run.lm.device)
-    texts, cost = decode(lm, rows.inputs, e.batch_size, f"zero-shot baseline ({name})")
+    texts, _ = decode(lm, rows.inputs, e.batch_size, f"zero-shot baseline ({name})")
     out = {**score(texts, rows, recipe, vocab), "backbone": name}
     if len(rows) < len(test):  # the fine-tuned model on the same rows, for a like-for-like comparison
         out["note"] = f"scored on the first {len(rows)} test rows"

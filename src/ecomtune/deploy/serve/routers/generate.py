@@ -37,13 +37,13 @@ def _checked(body: GenerateRequest, served, state: ServingState) -> dict:
     generator = served.model
     try:
         settings = generator.lm.with_settings(body.overrides())
-    except Exception as exc:  # a pydantic error on a combination the schema cannot say
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"decoding settings: {exc}") from None
+    except ValueError as exc:  # pydantic: a combination the schema cannot say
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"decoding settings: {exc}") from None
     limit = generator.limits["max_prompt_tokens"]
     for i, source in enumerate(body.inputs):
         n = len(generator.lm.format.full_ids(source))
         if n > limit:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 f"inputs[{i}]: the prompt is {n} tokens, over this model's {limit} — shorten it")
     return settings.model_dump()
 
@@ -67,7 +67,7 @@ async def generate(body: GenerateRequest, request: Request, state: ServingState 
 
 def _stream(body: GenerateRequest, served, settings: dict) -> StreamingResponse:
     if len(body.inputs) != 1:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "inputs: streaming answers one input — send one")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "inputs: streaming answers one input — send one")
     if _streams["open"] >= MAX_STREAMS:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"{MAX_STREAMS} streams are open — retry shortly",
                             headers={"Retry-After": "1"})
