@@ -192,9 +192,13 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
 
 def export(run_dir: str | Path, out_dir: str | Path, merge: bool = False, overwrite: bool = False) -> Path:
     """A standalone copy of a run directory; `merge=True` folds a LoRA/AdaLoRA/IA3 adapter into the weights."""
+    from ecomtune.rundir import open_manifest
     from ecomtune.standalone import export_run
 
-    return export_run(run_dir, out_dir, merge=merge, overwrite=overwrite)
+    name = open_manifest(run_dir, hashes=False).get("task")
+    spec = tasks().get(name) if name in tasks() else None
+    own = spec.part("export") if spec is not None and spec.export else export_run
+    return own(run_dir, out_dir, merge=merge, overwrite=overwrite)
 
 
 def compare(recipe: Recipe | str | Path | dict, methods: list[str], overrides: list[str] | None = None,

@@ -154,3 +154,18 @@ def test_other_adapters_train_and_reload(tmp_path, tiny_chat_lm, method):
                              training={"max_steps": 2}, evaluation={"rows": 2})
     run = ecomtune.train(recipe)
     assert ecomtune.load(run, device="cpu").generate(["类型#裙*颜色#黑色"], max_new_tokens=4)
+
+
+def test_lora_run_merges_and_compresses_to_int8(tmp_path, tiny_chat_lm):
+    run = ecomtune.train(generate_recipe(tmp_path, tiny_chat_lm, training={"max_steps": 2}, evaluation={"rows": 3}))
+    before = ecomtune.load(run, device="cpu").generate(["类型#裙*颜色#黑色"], max_new_tokens=5)
+    merged = ecomtune.export(run, tmp_path / "merged", merge=True)
+    assert not (merged / "model" / "adapter_config.json").exists() and (merged / "model" / "config.json").is_file()
+    assert ecomtune.load(merged, device="cpu").generate(["类型#裙*颜色#黑色"], max_new_tokens=5) == before
+    with pytest.raises(ecomtune.errors.EcomtuneError, match="nothing to merge"):
+        ecomtune.export(merged, tmp_path / "again", merge=True)
+    small = ecomtune.compress(run, "int8", tmp_path / "int8", rows=2)
+    report = json.loads((small / "compress.json").read_text(encoding="utf-8"))
+    assert set(report) == {"fp32", "int8"} and report["int8"]["rows"] == 2
+    loaded = ecomtune.load(small, device="cpu")
+    assert "quantized" in type(loaded.lm.model.model.layers[0].mlp.up_proj).__module__

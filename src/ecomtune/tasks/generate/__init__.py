@@ -14,4 +14,5 @@ register_task(Task(
     recipe="ecomtune.tasks.generate.recipe:GenerateRecipe", check="ecomtune.tasks.generate.train:check",
     train="ecomtune.tasks.generate.train:train", baseline="ecomtune.tasks.generate.train:baseline",
     load="ecomtune.tasks.generate.predict:Generator.load", evaluate="ecomtune.tasks.generate.train:evaluate_run",
+    export="ecomtune.tasks.generate.export:export", compress="ecomtune.tasks.generate.export:compress",
     inputs="inputs"))

@@ -18,8 +18,10 @@ from ecomtune.tasks.generate.data import PromptFormat
 from ecomtune.tasks.generate.recipe import GenerateModel, GenerationSettings
 
 
-def load_causal_lm(path: str | Path, device: torch.device, adapter_dir: str | Path | None = None):
-    """(model, tokenizer) in float32 on `device`; with `adapter_dir`, the peft adapter saved there on top."""
+def load_causal_lm(path: str | Path, device: torch.device, adapter_dir: str | Path | None = None,
+                   int8: bool = False):
+    """(model, tokenizer) in float32 on `device`; with `adapter_dir`, the peft adapter saved there on top; `int8`:
+    Linear layers quantized to int8 (dynamic, CPU; `ecomtune compress --method int8` runs)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir or path))
@@ -30,6 +32,10 @@ def load_causal_lm(path: str | Path, device: torch.device, adapter_dir: str | Pa
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+    if int8:  # the text classifiers' int8 runtime: per-output-channel scales, every Linear (lm_head too)
+        from ecomtune.tasks.text.runtimes.int8 import quantize_backbone
+
+        model = quantize_backbone(model.eval())
     return model.to(device).eval(), tokenizer
 
 

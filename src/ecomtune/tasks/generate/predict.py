@@ -36,7 +36,8 @@ class Generator:
             if has_adapter(model_dir):
                 model, tokenizer = load_causal_lm(resolve_backbone(manifest["backbone"]["name"]).path, dev, model_dir)
             else:
-                model, tokenizer = load_causal_lm(model_dir, dev)
+                int8 = (manifest.get("runtime") or {}).get("name") == "torch-int8"
+                model, tokenizer = load_causal_lm(model_dir, dev, int8=int8)
         cfg = GenerateModel.model_validate({k: v for k, v in manifest["model"].items() if k in GenerateModel.model_fields})
         lm = LanguageModel(model, tokenizer, cfg, GenerationSettings.model_validate(manifest["generation"]), dev)
         vocabulary = None

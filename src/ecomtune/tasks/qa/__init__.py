@@ -13,4 +13,5 @@ register_task(Task(
     recipe="ecomtune.tasks.qa.recipe:QARecipe", check="ecomtune.tasks.qa.train:check",
     train="ecomtune.tasks.qa.train:train", baseline="ecomtune.tasks.qa.train:baseline",
     load="ecomtune.tasks.qa.predict:ProductQA.load", evaluate="ecomtune.tasks.qa.train:evaluate_run",
+    export="ecomtune.tasks.generate.export:export", compress="ecomtune.tasks.generate.export:compress",
     inputs="questions"))

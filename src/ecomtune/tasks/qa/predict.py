@@ -38,7 +38,8 @@ class ProductQA:
             if has_adapter(model_dir):
                 model, tokenizer = load_causal_lm(resolve_backbone(manifest["backbone"]["name"]).path, dev, model_dir)
             else:
-                model, tokenizer = load_causal_lm(model_dir, dev)
+                int8 = (manifest.get("runtime") or {}).get("name") == "torch-int8"
+                model, tokenizer = load_causal_lm(model_dir, dev, int8=int8)
             knowledge = pd.read_json(run_dir / manifest["knowledge"], lines=True, dtype=False).fillna("")
         c = manifest["context"]
         encoder = None
