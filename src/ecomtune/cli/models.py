@@ -22,6 +22,7 @@ def models():
         size = f"{m['size_mb']:.0f} MB" if m.get("size_mb") else "-"
         params = f"{m['params_m']:.1f}M" if m["params_m"] and m["params_m"] < 10 else (
             f"{m['params_m']:.0f}M" if m["params_m"] else "-")
-        table.add_row(m["name"], m["kind"], ", ".join(m["languages"]) or "-", params, size,
+        kind = m["kind"] + (" (instruct)" if m.get("instruct") else " (base)" if m["kind"] == "decoder" else "")
+        table.add_row(m["name"], kind, ", ".join(m["languages"]) or "-", params, size,
                       "[green]yes[/]" if m["installed"] else "[red]no[/]", m["install"] if not m["installed"] else "")
     console.print(table)
