@@ -1,5 +1,5 @@
 """Schemathesis fuzzes the service against its own OpenAPI schema, with a model of every served task family loaded
-(classify, multitask, taxonomy, recommend with profile text, search with a re-ranker) and every check on: each
+(classify, multitask, taxonomy, recommend with profile text, search with a re-ranker, generate, qa) and every check on: each
 answer is a 2xx or 4xx that matches the schema, valid data is accepted and invalid data refused — 0 failures,
 0 5xx. Once without an API key and once with one (then every operation must refuse a request without it).
 
@@ -30,12 +30,27 @@ ALSO_REFUSED = [
     # item ids must be in the catalogue, and `profiles` must line up with `histories`
     {"include-path": "/v1/recommend", "checks": {"positive_data_acceptance": {
         "expected-statuses": ["2xx", "404", "422"]}}},
+    # a model of another task (404); a prompt longer than the run's max_prompt_tokens, several inputs with
+    # `stream: true` (422); too many open streams (429)
+    {"include-path-regex": "^/v1/(generate|qa)$", "checks": {"positive_data_acceptance": {
+        "expected-statuses": ["2xx", "404", "422", "429"]}}},
 ]
 
 
 @pytest.fixture(scope="module")
-def every_family(classify_run, multitask_run, taxonomy_run, profile_rec_run, search_run):
-    return [classify_run, multitask_run, taxonomy_run, profile_rec_run, search_run]
+def generate_runs(tiny_chat_lm, tmp_path_factory):
+    import ecomtune
+    from tests.tasks.generate.conftest import generate_recipe
+    from tests.test_conformance import _qa
+
+    gen = ecomtune.train(generate_recipe(tmp_path_factory.mktemp("fuzz-gen"), tiny_chat_lm,
+                                         training={"max_steps": 1}, evaluation={"rows": 1}))
+    return [gen, ecomtune.train(_qa(tmp_path_factory.mktemp("fuzz-qa"), tiny_chat_lm))]
+
+
+@pytest.fixture(scope="module")
+def every_family(classify_run, multitask_run, taxonomy_run, profile_rec_run, search_run, generate_runs):
+    return [classify_run, multitask_run, taxonomy_run, profile_rec_run, search_run, *generate_runs]
 
 
 def fuzz(run_dirs, key: str | None) -> tuple[list[str], int]:

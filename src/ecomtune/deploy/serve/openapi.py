@@ -25,8 +25,19 @@ def app_schema(schema: dict, settings: ServeSettings, models: list[str]) -> dict
     rec["histories"]["items"]["minItems"] = 1
     rec["profiles"]["anyOf"] = [{"type": "array", "maxItems": settings.max_items,
                                  "items": {"anyOf": [text, {"type": "null"}]}}, {"type": "null"}]
-    for name in ("PredictRequest", "SearchRequest", "RecommendRequest"):
-        types[name]["properties"]["model"].update(model)
+    if "GenerateRequest" in types:
+        types["GenerateRequest"]["properties"]["inputs"].update(texts)
+    if "QARequest" in types:
+        asks = types["QARequest"]["properties"]["questions"]
+        asks["maxItems"] = min(asks.get("maxItems", settings.max_items), settings.max_items)
+    if "QuestionAsk" in types:
+        for field in ("question", "product"):
+            types["QuestionAsk"]["properties"][field].update(
+                {**text, "maxLength": min(text["maxLength"], types["QuestionAsk"]["properties"][field]["maxLength"]),
+                 "pattern": NOT_BLANK})
+    for name in ("PredictRequest", "SearchRequest", "RecommendRequest", "GenerateRequest", "QARequest"):
+        if name in types:
+            types[name]["properties"]["model"].update(model)
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):

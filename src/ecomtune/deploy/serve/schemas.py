@@ -299,12 +299,12 @@ class GenerateRequest(BaseModel):
     inputs: list[str] = Field(..., description="One or more inputs (limits as for `texts`; one when streaming).")
     stream: bool = Field(False, description="Send the text as it is decoded (server-sent events); one input.")
     strategy: Literal["greedy", "beam", "sample"] | None = Field(None, description="Decoding (default: the run's).")
-    max_new_tokens: WholeNumber | None = Field(None, ge=1, le=1024, description="New tokens at most, 1-1024.")
-    temperature: float | None = Field(None, gt=0, le=5, description="sample: softmax temperature.")
+    max_new_tokens: int | None = Field(None, ge=1, le=1024, description="New tokens at most, 1-1024.")
+    temperature: float | None = Field(None, ge=0.01, le=5, description="sample: softmax temperature, 0.01-5.")
     top_p: float | None = Field(None, gt=0, le=1, description="sample: nucleus mass.")
     repetition_penalty: float | None = Field(None, ge=1, le=3, description="Penalty on repeated tokens.")
-    num_beams: WholeNumber | None = Field(None, ge=1, le=8, description="beam: beams kept.")
-    seed: WholeNumber | None = Field(None, description="sample: a seed for a reproducible sample.")
+    num_beams: int | None = Field(None, ge=1, le=8, description="beam: beams kept.")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="sample: a seed for a reproducible sample.")
 
     def overrides(self) -> dict:
         return {k: v for k, v in self.model_dump(exclude={"model", "inputs", "stream"}).items() if v is not None}
@@ -336,7 +336,7 @@ class QARequest(BaseModel):
 
     model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
     questions: list[QuestionAsk] = Field(..., min_length=1, max_length=16, description="1-16 questions.")
-    max_new_tokens: WholeNumber | None = Field(None, ge=1, le=512, description="New tokens at most, 1-512.")
+    max_new_tokens: int | None = Field(None, ge=1, le=512, description="New tokens at most, 1-512.")
 
 
 class QAAnswer(BaseModel):

@@ -15,7 +15,13 @@ import time
 from pathlib import Path
 
 from ecomtune.errors import RecipeError, RunDirError
-from ecomtune.rundir import check_replaceable, dir_size_mb, open_manifest, replacement, write_manifest
+from ecomtune.rundir import (
+    check_replaceable,
+    dir_size_mb,
+    open_manifest,
+    replacement,
+    write_manifest,
+)
 
 METHODS = {"int8": "dynamic int8 Linear layers (PyTorch), quantized when the run loads"}
 

@@ -60,16 +60,16 @@ class Generator:
         return self.lm.stream(source, self.lm.with_settings(overrides))
 
     def check(self, source: str, text: str) -> dict | None:
-        """Attribute coverage and contradictions of `text` for an attribute input (None for plain inputs)."""
+        """Attribute coverage and contradictions of `text` for an attribute input (None for plain inputs, and for
+        an input that is not a `key#value*...` list although the run was trained on them)."""
         if self.vocabulary is None:
             return None
-        from ecomtune.tasks.generate.attributes import (
-            contradictions,
-            coverage,
-            parse_attributes,
-        )
+        from ecomtune.tasks.generate.attributes import contradictions, coverage, parse_attributes
 
-        pairs = parse_attributes(source, *self.separators)
+        try:
+            pairs = parse_attributes(source, *self.separators)
+        except ValueError:
+            return None
         return {"coverage": coverage(text, pairs),
                 "contradictions": [{"key": k, "stated": v} for k, v in contradictions(text, pairs, self.vocabulary)]}
 
@@ -97,6 +97,6 @@ class Generator:
         self.lm.generate(["warm up"], self.lm.settings.model_copy(update={"max_new_tokens": 2}))
 
     def evaluate(self, data: str | Path | None = None) -> dict:
-        from ecomtune.tasks.generate.train import evaluate_run
+        from ecomtune.tasks.generate.evaluate import evaluation_of
 
-        return evaluate_run(self.run_dir, data, device=str(self.lm.device))
+        return evaluation_of(self, data)

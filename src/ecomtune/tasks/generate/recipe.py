@@ -93,11 +93,11 @@ class GenerationSettings(_Section):
 
     strategy: Literal["greedy", "beam", "sample"] = Field("greedy", description="`greedy`, `beam` or `sample`")
     num_beams: int = Field(4, ge=1, le=16, description="beam: beams kept, e.g. `4`")
-    temperature: float = Field(0.7, gt=0, le=5, description="sample: softmax temperature, e.g. `0.7`")
+    temperature: float = Field(0.7, ge=0.01, le=5, description="sample: softmax temperature, e.g. `0.7`")
     top_p: float = Field(0.9, gt=0, le=1, description="sample: nucleus mass, e.g. `0.9`")
     repetition_penalty: float = Field(1.1, ge=1, le=3, description="penalty on repeated tokens (1 = none), e.g. `1.1`")
     max_new_tokens: int = Field(128, ge=1, le=4096, description="new tokens at most, e.g. `128`")
-    seed: int | None = Field(None, description="sample: a seed for reproducible samples, e.g. `7`")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="sample: a seed for reproducible samples, e.g. `7`")
 
 
 class GenerateEvaluation(_Section):

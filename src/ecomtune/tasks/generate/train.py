@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecomtune.console import say
-from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
+from ecomtune.recipes.loader import recipe_to_store
 from ecomtune.rundir import (
     Manifest,
     RunFolder,
     dir_size_mb,
     open_recipe_run,
-    read_manifest,
     write_manifest,
 )
 from ecomtune.tasks.generate import baselines
@@ -35,7 +34,13 @@ from ecomtune.tasks.generate.data import (
     Pairs,
     encode_pairs,
     load_splits,
-    read_pairs,
+)
+from ecomtune.tasks.generate.evaluate import (
+    evaluation_of,
+    score,
+    scored_rows,
+    separator,
+    vocabulary_of,
 )
 from ecomtune.tasks.generate.model import LanguageModel, load_causal_lm
 from ecomtune.tasks.generate.recipe import GenerateRecipe
@@ -54,36 +59,6 @@ def _recipe(recipe) -> GenerateRecipe:
     return load_recipe(recipe)
 
 
-def vocabulary_of(recipe: GenerateRecipe, train: Pairs):
-    """The attribute vocabulary of the training inputs (None for plain-text inputs)."""
-    if not recipe.data.attributes:
-        return None
-    from ecomtune.tasks.generate.attributes import AttributeVocabulary, parse_attributes
-
-    d = recipe.data
-    return AttributeVocabulary.from_inputs([parse_attributes(s, d.pair_separator, d.key_separator)
-                                            for s in train.inputs])
-
-
-def score(texts: list[str], test: Pairs, recipe: GenerateRecipe, vocab) -> dict[str, float]:
-    """BLEU-4, ROUGE-1/2/L (x100, per-sample means), distinct-2, length; attribute coverage and contradiction rate
-    for attribute inputs."""
-    from ecomtune.tasks.generate.metrics import corpus_scores
-
-    out = corpus_scores(texts, test.outputs, recipe.language)
-    if vocab is not None:
-        from ecomtune.tasks.generate.attributes import (
-            attribute_scores,
-            parse_attributes,
-        )
-
-        d = recipe.data
-        pairs = [parse_attributes(s, d.pair_separator, d.key_separator) for s in test.inputs]
-        out.update({k: v for k, v in attribute_scores(texts, pairs, vocab).items() if isinstance(v, float)})
-    out["rows"] = float(len(texts))
-    return out
-
-
 def check(recipe) -> dict:
     """`ecomtune data check`: read and split the pairs (no model)."""
     recipe = _recipe(recipe)
@@ -97,19 +72,10 @@ def baseline(recipe) -> dict:
     """`ecomtune baseline RECIPE`: the retrieval baseline on the test pairs (no model needed)."""
     recipe = _recipe(recipe)
     splits = load_splits(recipe.data)
-    test = _scored(splits.test, recipe)
-    texts = baselines.retrieval(splits.train, test.inputs, recipe.language, _separator(recipe))
+    test = scored_rows(splits.test, recipe)
+    texts = baselines.retrieval(splits.train, test.inputs, recipe.language, separator(recipe))
     return {"name": "retrieval", "features": "the output of the nearest training input (TF-IDF)",
             "metrics": {"test": score(texts, test, recipe, vocabulary_of(recipe, splits.train))}}
-
-
-def _separator(recipe: GenerateRecipe) -> str | None:
-    return recipe.data.pair_separator if recipe.data.attributes else None
-
-
-def _scored(test: Pairs, recipe: GenerateRecipe) -> Pairs:
-    rows = recipe.evaluation.rows
-    return test.take(range(min(rows, len(test)))) if rows else test
 
 
 @dataclass
@@ -200,7 +166,7 @@ def decode(lm: LanguageModel, sources: list[str], batch_size: int, label: str) -
 def evaluate(run: _Run) -> dict:
     """Decode the test inputs with the fine-tuned model and score them and the baselines' texts."""
     recipe, e = run.recipe, run.recipe.evaluation
-    test = _scored(run.splits.test, recipe)
+    test = scored_rows(run.splits.test, recipe)
     vocab = vocabulary_of(recipe, run.splits.train)
     texts, cost = decode(run.lm, test.inputs, e.batch_size, "generating the test outputs")
     run.cost.update({"eval_seconds": cost["seconds"], "generate_tokens_per_second": cost["new_tokens_per_second"],
@@ -209,7 +175,7 @@ def evaluate(run: _Run) -> dict:
     samples = [{"input": s, "reference": r, "output": o} for s, r, o in zip(test.inputs, test.outputs, texts)]
     found: dict = {}
     if "retrieval" in e.baselines:
-        got = baselines.retrieval(run.splits.train, test.inputs, recipe.language, _separator(recipe))
+        got = baselines.retrieval(run.splits.train, test.inputs, recipe.language, separator(recipe))
         found["retrieval"] = score(got, test, recipe, vocab)
         for row, text in zip(samples, got):
             row["retrieval"] = text
@@ -296,9 +262,4 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     """Metrics of a generation run on its recipe's test pairs, or on a table (`data`) with the recipe's columns."""
     from ecomtune.tasks.generate.predict import Generator
 
-    run_dir = Path(run_dir)
-    recipe = recipe_of_run(run_dir, read_manifest(run_dir), need_data=data is None)
-    generator = Generator.load(run_dir, device=device)
-    test = read_pairs(str(data), recipe.data) if data is not None else _scored(load_splits(recipe.data).test, recipe)
-    texts = generator.generate(test.inputs)
-    return score(texts, test, recipe, generator.vocabulary)
+    return evaluation_of(Generator.load(run_dir, device=device), data)

@@ -90,6 +90,6 @@ class ProductQA:
         self.lm.generate(["warm up"], self.lm.settings.model_copy(update={"max_new_tokens": 2}))
 
     def evaluate(self, data=None) -> dict:
-        from ecomtune.tasks.qa.train import evaluate_run
+        from ecomtune.tasks.qa.evaluate import evaluation_of
 
-        return evaluate_run(self.run_dir, data, device=str(self.lm.device))
+        return evaluation_of(self, data)

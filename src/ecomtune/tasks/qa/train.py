@@ -23,20 +23,26 @@ import numpy as np
 import pandas as pd
 
 from ecomtune.console import say
-from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
+from ecomtune.recipes.loader import recipe_to_store
 from ecomtune.rundir import (
     Manifest,
     dir_size_mb,
     open_recipe_run,
-    read_manifest,
     write_manifest,
 )
 from ecomtune.tasks.generate.data import Pairs, encode_pairs
 from ecomtune.tasks.generate.metrics import corpus_scores
 from ecomtune.tasks.generate.model import LanguageModel, load_causal_lm
-from ecomtune.tasks.qa.answer import prompt_input, supported
+from ecomtune.tasks.qa.answer import supported
 from ecomtune.tasks.qa.context import QAContext
-from ecomtune.tasks.qa.data import load_qa
+from ecomtune.tasks.qa.evaluate import (
+    answer_metrics,
+    evaluation_of,
+    read,
+    retriever,
+    scored_pairs,
+    test_rows,
+)
 from ecomtune.tasks.qa.recipe import QARecipe
 from ecomtune.tasks.qa.yesno import Majority, TfidfYesNo, labelled, metrics, targets
 from ecomtune.training.loop import CHECKPOINTS
@@ -52,24 +58,6 @@ def _recipe(recipe) -> QARecipe:
     from ecomtune.recipes.loader import load_recipe
 
     return load_recipe(recipe)
-
-
-def read(recipe: QARecipe):
-    d = recipe.data
-    return load_qa(d.path, d.test, d.seed, d.bad_rows, product_column=d.product_column,
-                   question_column=d.question_column, answer_column=d.answer_column, kind_column=d.kind_column,
-                   label_column=d.label_column)
-
-
-def retriever(recipe: QARecipe, frame: pd.DataFrame) -> QAContext:
-    c = recipe.context
-    encoder = None
-    if c.method == "biencoder":
-        from ecomtune.backbones import resolve_backbone
-        from ecomtune.tasks.search.biencoder import BiEncoder
-
-        encoder = BiEncoder.from_pretrained(resolve_backbone("minilm").path)
-    return QAContext(k=c.k, method=c.method, threshold=c.threshold, encoder=encoder).fit(frame)
 
 
 def yes_no_scores(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> tuple[dict, dict]:
@@ -94,28 +82,13 @@ def baseline(recipe) -> dict:
     """The retrieved answer as is (ROUGE-L) and the majority yes/no answer."""
     recipe = _recipe(recipe)
     data = read(recipe)
-    test = _test_rows(data.test, recipe)
+    test = test_rows(data.test, recipe)
     ctx = retriever(recipe, data.test).rows()
     texts = [items[0].answer if items else "" for items in (ctx[i] for i in test.index)]
     out = corpus_scores(texts, test["answer"].tolist(), recipe.language)
     _, majority = yes_no_scores(data.train, data.test, recipe.data.seed)
     return {"name": "retrieved answer", "features": "the top answer of the product's other Q&A (BM25), as is",
             "metrics": {"test": {"rouge-l": out["rouge-l"], "yes_no_accuracy": majority.get("accuracy")}}}
-
-
-def _test_rows(test: pd.DataFrame, recipe: QARecipe) -> pd.DataFrame:
-    order = np.random.default_rng(recipe.data.seed).permutation(len(test))[: recipe.evaluation.rows]
-    return test.reset_index(drop=True).iloc[np.sort(order)]
-
-
-def _pairs(frame: pd.DataFrame, ctx: list, recipe: QARecipe, rows) -> tuple[Pairs, list]:
-    """Prompt inputs and reference answers for `rows` of `frame`, with each row's context items."""
-    inputs, outputs, found = [], [], []
-    for i in rows:
-        inputs.append(prompt_input(ctx[i], frame["question"].iloc[i], recipe.context.budget_chars))
-        outputs.append(" ".join(str(frame["answer"].iloc[i]).split())[:600])
-        found.append(ctx[i])
-    return Pairs(inputs, outputs), found
 
 
 def train(recipe, resume: bool = False) -> Path:
@@ -143,7 +116,7 @@ def train(recipe, resume: bool = False) -> Path:
 
     rows = [i for i, items in enumerate(train_ctx.rows()) if supported(items, threshold)]
     rows = sorted(np.random.default_rng(t.seed).permutation(rows)[: t.max_pairs or len(rows)].tolist())
-    pairs, _ = _pairs(train_ctx.frame_, train_ctx.rows(), recipe, rows)
+    pairs, _ = scored_pairs(train_ctx.frame_, train_ctx.rows(), recipe, rows)
     device = resolve_device(t.device)
     torch.manual_seed(t.seed)
     model, tokenizer = load_causal_lm(resolved.path, device)
@@ -155,15 +128,15 @@ def train(recipe, resume: bool = False) -> Path:
     say(f"fine-tuning the answer generator on {len(examples)} questions")
     trained = fine_tune(model, examples, tokenizer.pad_token_id, t, meter, folder.path / CHECKPOINTS)
 
-    test = _test_rows(data.test, recipe)
+    test = test_rows(data.test, recipe)
     ctx = test_index.rows()
-    scored, items = _pairs(test_index.frame_, ctx, recipe, test.index)
+    scored, items = scored_pairs(test_index.frame_, ctx, recipe, test.index)
     gate = [supported(i, threshold) for i in items]
     answers, cost = decode(lm, [s for s, g in zip(scored.inputs, gate) if g], e.batch_size, "answering test questions")
     generated = iter(answers)
     texts = [next(generated) if g else recipe.context.refusal for g in gate]
     refs = scored.outputs
-    test_metrics = _answer_metrics(texts, refs, gate, recipe)
+    test_metrics = answer_metrics(texts, refs, gate, recipe)
     # the same questions asked of ANOTHER product's Q&A: nothing there supports an answer, the gate should refuse
     other = _other_products(test_index, test)
     test_metrics["refusal_rate_other_product"] = round(float(np.mean([not supported(i, threshold) for i in other])), 4)
@@ -176,7 +149,7 @@ def train(recipe, resume: bool = False) -> Path:
                                                               gate)]
     if "retrieved" in e.baselines:
         got = [its[0].answer if its else "" for its in items]
-        baselines["retrieved"] = _answer_metrics(got, refs, gate, recipe)
+        baselines["retrieved"] = answer_metrics(got, refs, gate, recipe)
         for row, text in zip(samples, got):
             row["retrieved"] = text
     if "untuned" in e.baselines:
@@ -217,18 +190,6 @@ def train(recipe, resume: bool = False) -> Path:
     _model_card(run_dir, manifest.to_dict())
     shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
     return folder.finish()
-
-
-def _answer_metrics(texts: list[str], refs: list[str], gate: list[bool], recipe: QARecipe) -> dict:
-    """ROUGE-L over all scored questions, over the ones the gate let through, and the refusal rate."""
-    scores = corpus_scores(texts, refs, recipe.language)
-    through = [i for i, g in enumerate(gate) if g]
-    out = {"rouge-l": scores["rouge-l"], "rouge-1": scores["rouge-1"], "bleu-4": scores["bleu-4"],
-           "length": scores["length"], "refusal_rate": round(1 - len(through) / max(1, len(gate)), 4)}
-    if through:
-        out["rouge-l_supported"] = corpus_scores([texts[i] for i in through], [refs[i] for i in through],
-                                                 recipe.language)["rouge-l"]
-    return out
 
 
 def _other_products(index: QAContext, test: pd.DataFrame) -> list:
@@ -272,18 +233,4 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     """Re-answer the recipe's scored test questions (the data must be where the recipe says)."""
     from ecomtune.tasks.qa.predict import ProductQA
 
-    run_dir = Path(run_dir)
-    recipe = recipe_of_run(run_dir, read_manifest(run_dir), need_data=True)
-    if data is not None:
-        recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update={"path": str(data)})})
-    qa = ProductQA.load(run_dir, device=device)
-    split = read(recipe)
-    test = _test_rows(split.test, recipe)
-    index = retriever(recipe, split.test)
-    ctx = index.rows()
-    scored, items = _pairs(index.frame_, ctx, recipe, test.index)
-    gate = [supported(i, qa.threshold) for i in items]
-    answers = qa.lm.generate([s for s, g in zip(scored.inputs, gate) if g], batch_size=recipe.evaluation.batch_size)
-    generated = iter(answers)
-    texts = [next(generated) if g else recipe.context.refusal for g in gate]
-    return _answer_metrics(texts, scored.outputs, gate, recipe)
+    return evaluation_of(ProductQA.load(run_dir, device=device), data)

@@ -27,7 +27,9 @@ from ecomtune.deploy.serve.service import ServingState
 router = APIRouter(tags=["generate"])
 MAX_STREAMS = 8
 _streams = {"open": 0}
-STREAM_RESPONSE = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+EVENT = {"type": "object", "description": "`{\"text\": piece}` per piece, then `{\"done\": true, \"text\": ...}`, "
+         "or an `error` event `{\"detail\": ...}`", "properties": {"text": {"type": "string"}, "done": {"type": "boolean"}}}
+STREAM_RESPONSE = {200: {"content": {"text/event-stream": {"schema": EVENT}},
                          "description": "JSON (`stream: false`) or server-sent events (`stream: true`)"},
                    429: ERRORS[422] | {"description": "Too many open streams"}}
 
