@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecomtune.errors import RecipeError, RunDirError
-from ecomtune.methods.menu import Method
+from ecomtune.methods.menu import ADAPTER_RESET, Method
 from ecomtune.recipes import Recipe, load_recipe
 from ecomtune.recipes.loader import (
     first_difference,
@@ -25,6 +25,7 @@ from ecomtune.rundir import MANIFEST, check_replaceable
 CHECKPOINTS = "checkpoints"  # same folder name as training/run.py uses
 
 # Keys a method may not change: every method runs on the same split, seed and metric, into its own directory.
+GENERATIVE = ("generate", "qa")  # recipes with `model.adapter` and `evaluation.metric` but their own training
 _FIXED = ("name", "task", "language", "data", "training.seed", "evaluation.metric", "output")
 _FIXED_EXCEPT = "data.augment"  # augmentation edits training rows only; the split stays the same
 
@@ -48,8 +49,8 @@ def base_recipe(source: Recipe | str | Path | dict, overrides: list[str] | None 
     if isinstance(getattr(source, "training", None), TrainingConfig):
         return load_recipe(source.model_dump(mode="json", exclude_unset=True), overrides) if overrides else source
     recipe = load_recipe(source, overrides)
-    if not isinstance(getattr(recipe, "training", None), TrainingConfig):
-        raise RecipeError(f"`compare` runs the adaptation menu on classification recipes (text and image); "
+    if not isinstance(getattr(recipe, "training", None), TrainingConfig) and recipe.task not in GENERATIVE:
+        raise RecipeError(f"`compare` runs the adaptation menu on classification and generation recipes; "
                           f"`task: {recipe.task}` has its own training — train its variants with `ecomtune train "
                           "... --set`")
     return recipe
@@ -65,10 +66,21 @@ def method_recipe(base: Recipe, method: Method, run_dir: Path) -> Recipe:
     raw = copy.deepcopy(base.model_dump(mode="json", exclude_unset=True))
     raw["name"] = f"{base.name}-{method.name}"
     raw["output"] = {"dir": str(run_dir), "overwrite": False}
+    overrides = [o for o in method.overrides if o not in ADAPTER_RESET or _has_key(type(base), o.split("=")[0])]
     try:
-        return load_recipe(raw, list(method.overrides))
+        return load_recipe(raw, overrides)
     except RecipeError as exc:
         raise RecipeError(f"method `{method.name}`: {str(exc).removeprefix('recipe: ')}") from None
+
+
+def _has_key(cls, dotted: str) -> bool:
+    """Whether the recipe class has the (nested) field `a.b.c`."""
+    for part in dotted.split("."):
+        field = getattr(cls, "model_fields", {}).get(part)
+        if field is None:
+            return False
+        cls = field.annotation
+    return True
 
 
 def _is_fixed(key: str) -> bool:
@@ -81,6 +93,8 @@ def _is_fixed(key: str) -> bool:
 def preflight(recipe: Recipe, method: Method) -> None:
     """Checks that need the backbone's config (not its weights): layer counts of `freeze_layers` & co."""
     t, m = recipe.training, recipe.model
+    if recipe.task in GENERATIVE:
+        return  # no freezing or layer options; the adapter checks its own layers when it is built
     keep = getattr(m, "keep_layers", None)  # text only
     if t.gradual_unfreeze and t.epochs < 2:
         raise RecipeError(f"method `{method.name}`: `training.gradual_unfreeze` needs `training.epochs` >= 2 "

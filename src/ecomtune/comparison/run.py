@@ -138,7 +138,7 @@ def _write(out: Path, base: Recipe, runs, rows: dict[str, dict], tolerance: floa
         "pareto": {k: pareto_front(ordered, k) for k in panels},
         "reference": reference,
         "same_split": len(hashes) <= 1,
-        "inference_batch_size": base.training.eval_batch_size,
+        "inference_batch_size": getattr(base.training, "eval_batch_size", None) or base.evaluation.batch_size,
         "baseline": _baseline(out, runs),
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "methods": ordered,

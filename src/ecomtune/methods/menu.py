@@ -24,8 +24,9 @@ from ecomtune.registry import Registry
 NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")  # method names become run-directory names
 _FAMILY = re.compile(r"^(?P<base>.+)-(?P<n>\d+)$")
 
-# Adapters freeze the backbone themselves; the recipe's own freezing/LLRD would be refused with them.
-_ADAPTER_RESET = ("training.freeze_embeddings=false", "training.freeze_layers=0",
+# Adapters freeze the backbone themselves; the recipe's own freezing/LLRD would be refused with them. (Recipes
+# without these keys — generation — skip them: `compare` applies a reset only where the recipe has the key.)
+ADAPTER_RESET = _ADAPTER_RESET = ("training.freeze_embeddings=false", "training.freeze_layers=0",
                   "training.gradual_unfreeze=false", "training.layer_lr_decay=1.0")
 
 

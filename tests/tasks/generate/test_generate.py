@@ -169,3 +169,12 @@ def test_lora_run_merges_and_compresses_to_int8(tmp_path, tiny_chat_lm):
     assert set(report) == {"fp32", "int8"} and report["int8"]["rows"] == 2
     loaded = ecomtune.load(small, device="cpu")
     assert "quantized" in type(loaded.lm.model.model.layers[0].mlp.up_proj).__module__
+
+
+def test_compare_runs_methods_of_the_menu_on_a_generation_recipe(tmp_path, tiny_chat_lm):
+    recipe = generate_recipe(tmp_path, tiny_chat_lm, training={"max_steps": 2}, evaluation={"rows": 2})
+    result = ecomtune.compare(recipe, ["lora", "ia3", "prompt"], out=tmp_path / "cmp", isolate=False)
+    rows = {r["method"]: r for r in result["methods"]}
+    assert set(rows) == {"lora", "ia3", "prompt"} and all(r["status"] == "trained" for r in rows.values()), rows
+    assert all(r["quality"] is not None and r["trainable_params"] > 0 for r in rows.values())
+    assert (tmp_path / "cmp" / "pareto.png").is_file()

@@ -101,6 +101,8 @@ class GenerationSettings(_Section):
 
 
 class GenerateEvaluation(_Section):
+    metric: Literal["rouge-l", "bleu-4", "rouge-1", "rouge-2", "coverage"] = Field(
+        "rouge-l", description="the test metric `ecomtune compare` ranks methods by, e.g. `rouge-l`")
     rows: int | None = Field(None, ge=1, description="score at most this many test rows, e.g. `200`")
     batch_size: int = Field(8, ge=1, le=256, description="prompts decoded together, e.g. `8`")
     baselines: list[Literal["retrieval", "untuned"]] = Field(

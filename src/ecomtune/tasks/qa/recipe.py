@@ -56,6 +56,8 @@ class QATraining(GenerateTraining):
 
 
 class QAEvaluation(_Section):
+    metric: Literal["rouge-l", "rouge-l_supported", "yes_no_accuracy"] = Field(
+        "rouge-l", description="the test metric `ecomtune compare` ranks methods by, e.g. `rouge-l`")
     rows: int = Field(200, ge=1, description="test questions answered and scored, e.g. `200`")
     batch_size: int = Field(8, ge=1, le=256, description="prompts decoded together, e.g. `8`")
     baselines: list[Literal["retrieved", "untuned"]] = Field(
