@@ -115,13 +115,11 @@ class LanguageModel:
     def stream(self, source: str, settings: GenerationSettings | None = None) -> Iterator[str]:
         """The text of one input piece by piece as it is decoded (greedy or sampling; beam search has no order
         of pieces, so it yields the whole text once)."""
-        from transformers import TextIteratorStreamer
-
         settings = settings or self.settings
         if settings.strategy == "beam":
             yield from self.generate([source], settings)
             return
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        streamer = _token_streamer(self.tokenizer)
         batch = self._left_padded(self.prompt_ids([source]))
         config = generation_config(settings, self.model, self.tokenizer)
         errors: list[BaseException] = []
@@ -142,3 +140,26 @@ class LanguageModel:
         worker.join()
         if errors:
             raise EcomtuneError(f"generation failed: {errors[0]}") from errors[0]
+
+
+def _token_streamer(tokenizer):
+    """A TextIteratorStreamer that sends every new token's text at once (transformers' waits for a space or a CJK
+    character, which holds Latin words and digits back: seconds of silence on a CPU), except an incomplete UTF-8
+    character, which waits for its next byte."""
+    from transformers import TextIteratorStreamer
+
+    class TokenStreamer(TextIteratorStreamer):
+        def put(self, value):
+            if value.dim() > 1:
+                value = value[0]
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            if text.endswith("\ufffd") or len(text) <= self.print_len:
+                return
+            self.on_finalized_text(text[self.print_len:])
+            self.print_len = len(text)
+
+    return TokenStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
