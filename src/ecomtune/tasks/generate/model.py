@@ -39,6 +39,22 @@ def load_causal_lm(path: str | Path, device: torch.device, adapter_dir: str | Pa
     return model.to(device).eval(), tokenizer
 
 
+def load_run_lm(run_dir: Path, manifest: dict, device: torch.device) -> LanguageModel:
+    """The LanguageModel a generate or qa run saved: its adapter on its base backbone, or its whole (merged, maybe
+    int8) model, with the run's prompt format and decoding settings."""
+    from ecomtune.backbones import resolve_backbone
+    from ecomtune.methods.adapters import has_adapter
+
+    model_dir = Path(run_dir) / manifest["model"]["dir"]
+    if has_adapter(model_dir):
+        model, tokenizer = load_causal_lm(resolve_backbone(manifest["backbone"]["name"]).path, device, model_dir)
+    else:
+        model, tokenizer = load_causal_lm(model_dir, device,
+                                          int8=(manifest.get("runtime") or {}).get("name") == "torch-int8")
+    cfg = GenerateModel.model_validate({k: v for k, v in manifest["model"].items() if k in GenerateModel.model_fields})
+    return LanguageModel(model, tokenizer, cfg, GenerationSettings.model_validate(manifest["generation"]), device)
+
+
 def stop_ids(model, tokenizer) -> list[int]:
     """Every token that ends an answer: the tokenizer's eos and the model's own (chat models have several)."""
     ids = {tokenizer.eos_token_id}

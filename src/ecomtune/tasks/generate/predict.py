@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ecomtune.errors import RunDirError
 from ecomtune.rundir import loading, open_manifest
-from ecomtune.tasks.generate.model import LanguageModel, load_causal_lm
-from ecomtune.tasks.generate.recipe import GenerateModel, GenerationSettings
+from ecomtune.tasks.generate.model import LanguageModel, load_run_lm
+from ecomtune.tasks.generate.recipe import GenerationSettings
 
 
 class Generator:
@@ -22,24 +22,14 @@ class Generator:
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "auto") -> Generator:
-        from ecomtune.backbones import resolve_backbone
-        from ecomtune.methods.adapters import has_adapter
         from ecomtune.training.device import resolve_device
 
         run_dir = Path(run_dir)
         manifest = open_manifest(run_dir)
         if manifest.get("task") != "generate":
             raise RunDirError(f"{run_dir} is a {manifest.get('task')} run, not a generate run")
-        dev = resolve_device(device)
-        model_dir = run_dir / manifest["model"]["dir"]
         with loading(run_dir):
-            if has_adapter(model_dir):
-                model, tokenizer = load_causal_lm(resolve_backbone(manifest["backbone"]["name"]).path, dev, model_dir)
-            else:
-                int8 = (manifest.get("runtime") or {}).get("name") == "torch-int8"
-                model, tokenizer = load_causal_lm(model_dir, dev, int8=int8)
-        cfg = GenerateModel.model_validate({k: v for k, v in manifest["model"].items() if k in GenerateModel.model_fields})
-        lm = LanguageModel(model, tokenizer, cfg, GenerationSettings.model_validate(manifest["generation"]), dev)
+            lm = load_run_lm(run_dir, manifest, resolve_device(device))
         vocabulary = None
         if manifest.get("vocabulary"):
             from ecomtune.tasks.generate.attributes import AttributeVocabulary
@@ -64,7 +54,11 @@ class Generator:
         an input that is not a `key#value*...` list although the run was trained on them)."""
         if self.vocabulary is None:
             return None
-        from ecomtune.tasks.generate.attributes import contradictions, coverage, parse_attributes
+        from ecomtune.tasks.generate.attributes import (
+            contradictions,
+            coverage,
+            parse_attributes,
+        )
 
         try:
             pairs = parse_attributes(source, *self.separators)

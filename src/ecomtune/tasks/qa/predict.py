@@ -9,8 +9,7 @@ import pandas as pd
 
 from ecomtune.errors import RunDirError
 from ecomtune.rundir import loading, open_manifest
-from ecomtune.tasks.generate.model import LanguageModel, load_causal_lm
-from ecomtune.tasks.generate.recipe import GenerateModel, GenerationSettings
+from ecomtune.tasks.generate.model import LanguageModel, load_run_lm
 from ecomtune.tasks.qa.answer import looks_yes_no, prompt_input, supported
 from ecomtune.tasks.qa.context import QAContext
 
@@ -24,7 +23,6 @@ class ProductQA:
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "auto") -> ProductQA:
         from ecomtune.backbones import resolve_backbone
-        from ecomtune.methods.adapters import has_adapter
         from ecomtune.tasks.qa.yesno import TfidfYesNo, labelled, targets
         from ecomtune.training.device import resolve_device
 
@@ -32,14 +30,8 @@ class ProductQA:
         manifest = open_manifest(run_dir)
         if manifest.get("task") != "qa":
             raise RunDirError(f"{run_dir} is a {manifest.get('task')} run, not a qa run")
-        dev = resolve_device(device)
-        model_dir = run_dir / manifest["model"]["dir"]
         with loading(run_dir):
-            if has_adapter(model_dir):
-                model, tokenizer = load_causal_lm(resolve_backbone(manifest["backbone"]["name"]).path, dev, model_dir)
-            else:
-                int8 = (manifest.get("runtime") or {}).get("name") == "torch-int8"
-                model, tokenizer = load_causal_lm(model_dir, dev, int8=int8)
+            lm = load_run_lm(run_dir, manifest, resolve_device(device))
             knowledge = pd.read_json(run_dir / manifest["knowledge"], lines=True, dtype=False).fillna("")
         c = manifest["context"]
         encoder = None
@@ -51,9 +43,6 @@ class ProductQA:
         rows = labelled(knowledge)
         yes_no = TfidfYesNo().fit(rows["question"].tolist(), [""] * len(rows), targets(rows)) \
             if len(set(targets(rows))) == 2 else None
-        cfg = GenerateModel.model_validate({k: v for k, v in manifest["model"].items()
-                                            if k in GenerateModel.model_fields})
-        lm = LanguageModel(model, tokenizer, cfg, GenerationSettings.model_validate(manifest["generation"]), dev)
         return cls(lm, index, yes_no, manifest, run_dir)
 
     def products(self) -> list[str]:
