@@ -22,7 +22,7 @@ from ecomtune.data.labels import LabelSpace
 from ecomtune.registry import task
 from ecomtune.data.template import apply_template
 from ecomtune.backbones.encode import length_sorted_batches
-from ecomtune.training.device import resolve_device, resolve_precision
+from ecomtune.training.device import autocast, resolve_device, resolve_precision
 
 WARMUP_TEXTS = ["ok", "fits well, nice colour", ("the fabric is thinner than in the photos and the size runs small, "
                                                  "so I sent it back and ordered one size up, which fits")]
@@ -123,6 +123,22 @@ class ExpertModel:
             if timings is not None:
                 timings.append(time.perf_counter() - start)
         return apply_threshold(pred, probs, self.threshold, self.space), probs
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """float32 [n, dim] unit vectors of the fine-tuned encoder (the pooled states the heads read), in input
+        order: catalogue vectors for similarity and `ecomtune embed`. PyTorch runtimes only (an ONNX copy has no
+        pooled output)."""
+        network = self.model
+        if network is None:
+            raise RunDirError(f"{self.run_dir}: a {self.runtime.name} copy has no encoder output to embed with — "
+                              "embed with the original run")
+        out = np.zeros((len(texts), network.backbone.config.get_text_config().hidden_size), dtype=np.float32)
+        for idx, input_ids, mask in self._batches(list(texts), batch_size):
+            with autocast(self.device, self.precision):
+                pooled = network.encode(input_ids.to(self.device), mask.to(self.device))
+            out[idx] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+        return out
 
     def serve_batch(self, texts: list[str], bucket_size: int = 32) -> list[tuple]:
         """The service's call on a micro-batch: per text, its prediction row and per-level probabilities (copies,
