@@ -1,6 +1,7 @@
-"""`ecomtune train RECIPE`."""
+"""`ecomtune train RECIPE` (`--nproc N`: N processes through torchrun, see ecomtune.training.distributed)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -17,10 +18,17 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
     output: Path = typer.Option(None, "--output", "-o", help="Run directory (default: runs/<name>)."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Training processes on this machine (DDP through torchrun; "
+                                                        "one per GPU, or CPU processes with gloo)."),
+    nnodes: int = typer.Option(1, "--nnodes", min=1, help="Machines in the job (run the same command on each)."),
+    node_rank: int = typer.Option(0, "--node-rank", min=0, help="This machine's number, 0 .. nnodes-1."),
+    master_addr: str = typer.Option("127.0.0.1", "--master-addr", help="Address of the node-rank 0 machine."),
+    master_port: int = typer.Option(29500, "--master-port", help="A free port on the node-rank 0 machine."),
 ):
     """Fine-tune a backbone on a recipe and write a run directory (model, manifest, report, model card).
 
     Example: ecomtune train sentiment-en --set training.epochs=1
+    Several processes: ecomtune train sentiment-en --nproc 2   (the global batch stays `training.batch_size`)
     """
     from ecomtune.api import train as run_train
 
@@ -29,5 +37,26 @@ def train(
         extra.append("output.overwrite=true")
     if output:
         extra.append(f"output.dir={output}")
+    if (nproc > 1 or nnodes > 1) and "RANK" not in os.environ:
+        _launch(recipe, extra, resume, nproc, nnodes=nnodes, node_rank=node_rank, master_addr=master_addr,
+                master_port=master_port)
+        return
+    if os.environ.get("RANK", "0") != "0":
+        os.environ["ECOMTUNE_QUIET"] = "1"  # rank 0 speaks for all
     run_dir = run_train(recipe, extra, resume=resume)
-    show_run(run_dir)
+    if os.environ.get("RANK", "0") == "0":
+        show_run(run_dir)
+
+
+def _launch(recipe: str, extra: list[str], resume: bool, nproc: int, **where) -> None:
+    """Start the processes (each runs this command without --nproc); rank 0 shows the run it wrote."""
+    from ecomtune.console import say
+    from ecomtune.recipes import load_recipe
+    from ecomtune.training import distributed
+
+    load_recipe(recipe, extra)  # a bad recipe fails here, once, not in every process
+    argv = ["train", recipe, *[a for kv in extra for a in ("--set", kv)], *(["--resume"] if resume else [])]
+    say(f"starting {nproc} training processes per machine on {where['nnodes']} machine(s) (torchrun)")
+    code = distributed.launch(argv, nproc, **where)
+    if code:
+        raise typer.Exit(code)

@@ -1,4 +1,5 @@
-"""Trainer callbacks: the cost meter (wall time, throughput, peak memory) and a rich progress line."""
+"""Trainer callbacks: the cost meter (wall time, throughput, peak memory), a rich progress line and the reporter
+that hands each validation score to the evaluation listeners (`training.listeners`)."""
 from __future__ import annotations
 
 import json
@@ -7,9 +8,10 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from ecomtune.training.listeners import report_evaluation
 from ecomtune.training.meter import Meter, PeakMemory
 
-__all__ = ["COST_FILE", "CostMeter", "PeakMemory", "RichProgress", "last_checkpoint"]  # PeakMemory: moved to training.meter
+__all__ = ["COST_FILE", "CostMeter", "EvaluationReporter", "PeakMemory", "RichProgress", "last_checkpoint"]  # PeakMemory: moved to training.meter
 
 COST_FILE = "cost.json"  # in each checkpoint folder: the cost of the run up to that checkpoint
 
@@ -83,9 +85,34 @@ class RichProgress(TrainerCallback):
             self.progress.update(self.task, info=f"loss {float(logs['loss']):.4f}  epoch {state.epoch or 0:.2f}")
         metrics = {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and k[5:] in (
             "loss", "accuracy", "macro_f1", "path_accuracy")}
-        if metrics:
+        if metrics and not self.progress.disable:
             shown = "  ".join(f"{k} {float(v):.4f}" for k, v in metrics.items())
             self.progress.console.print(f"  validation @ epoch {state.epoch or 0:.2f}: {shown}")
 
     def on_train_end(self, args, state, control, **kwargs):
         self.progress.stop()
+
+
+class EvaluationReporter(TrainerCallback):
+    """Every validation of the Trainer -> `report_evaluation(step, metrics)` with the recipe's metric names
+    (`eval_macro_f1` -> `macro_f1`).
+
+    A listener that raises (a pruned `tune` trial) stops training at once; the exception is raised again from
+    `on_train_end`, after the other callbacks (listed before this one) closed their progress bars and meters.
+    """
+
+    def __init__(self):
+        self.stopped: BaseException | None = None
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        named = {k.removeprefix("eval_"): v for k, v in (metrics or {}).items()}
+        try:
+            report_evaluation(state.global_step, named)
+        except Exception as exc:  # noqa: BLE001 - re-raised in on_train_end
+            self.stopped = exc
+            control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.stopped is not None:
+            stopped, self.stopped = self.stopped, None
+            raise stopped

@@ -15,11 +15,12 @@ from torch.utils.data import Dataset
 from transformers import Trainer, TrainingArguments
 
 from ecomtune.console import say
+from ecomtune.data.template import apply_template
 from ecomtune.methods.adversarial import make_adversary
 from ecomtune.methods.distill import distill_loss
 from ecomtune.methods.llrd import param_groups
 from ecomtune.recipes.schema import Recipe
-from ecomtune.data.template import apply_template
+from ecomtune.training import distributed
 
 
 class TokenizedSplit(Dataset):
@@ -134,7 +135,7 @@ def training_arguments(recipe: Recipe, output_dir: str, device: torch.device, pr
         output_dir=output_dir,
         num_train_epochs=t.epochs,
         max_steps=t.max_steps or -1,
-        per_device_train_batch_size=t.batch_size,
+        per_device_train_batch_size=distributed.per_process_batch(t.batch_size),  # the global batch: the recipe's
         per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation,
         learning_rate=t.learning_rate,
@@ -161,6 +162,7 @@ def training_arguments(recipe: Recipe, output_dir: str, device: torch.device, pr
         remove_unused_columns=False,
         label_names=["labels"],
         dataloader_num_workers=0,
+        ddp_backend=("nccl" if device.type == "cuda" else "gloo") if distributed.distributed() else None,
         disable_tqdm=True,
         save_only_model=False,
     )

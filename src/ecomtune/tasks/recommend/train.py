@@ -36,7 +36,9 @@ from ecomtune.tasks.recommend.batching import left_pad
 from ecomtune.tasks.recommend.data import RecData, Split, load_data
 from ecomtune.tasks.recommend.models import build
 from ecomtune.tasks.recommend.recipe import RecommendRecipe
+from ecomtune.training import distributed
 from ecomtune.training.device import resolve_device
+from ecomtune.training.listeners import report_evaluation
 from ecomtune.training.loop import (
     CHECKPOINTS,
     load_checkpoint,
@@ -121,6 +123,8 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
     """Train a recommendation recipe end to end; returns the run directory."""
     run = setup(recipe, resume)
     fit(run)
+    if not distributed.is_main():  # `--nproc N`: rank 0 evaluates and writes the run
+        return run.folder.final
     return save(run, evaluate(run))
 
 
@@ -135,13 +139,14 @@ def setup(recipe: RecommendRecipe, resume: bool) -> _Run:
         from ecomtune.backbones import resolve_backbone
 
         resolve_backbone(m.text_encoder)
-    folder = open_recipe_run(recipe, resume)
+    device = resolve_device(t.device)
+    distributed.init(device)
+    folder = distributed.on_main(lambda: open_recipe_run(recipe, resume))
     for note in data.notes:
         say(f"  note: {note}")
     summary = data.summary()
     say(f"  {summary['users']} users, {summary['items']} items ({summary['cold_items']} held out as cold), "
         f"{summary['train_interactions']} training interactions")
-    device = resolve_device(t.device)
     encoder, text, profiles, embed_seconds = _embed_text(recipe, data, device)
     model = build(recipe, data.n_items, text).to(device)
     model.profile_table = profiles
@@ -203,17 +208,38 @@ def fit(run: _Run) -> None:
 
 
 def _step(run: _Run, batch: dict, trainable: torch.Tensor) -> float:
-    loss = run.model.loss(batch, trainable)
     run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if distributed.distributed():
+        loss = _distributed_loss(run, batch, trainable)
+    else:
+        loss = run.model.loss(batch, trainable)
+        loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), 5.0)
     run.optimizer.step()
     run.state["step"] += 1
-    run.meter.count(len(batch["targets"]))
+    run.meter.count(len(batch["targets"]))  # the global batch (`--nproc N`: each process trains its share)
     if run.model.config["type"] == "two_tower" and run.model.encoder is not None \
             and run.state["step"] % run.recipe.training.refresh_every == 0:
         _refresh(run.model, run.device)
     return loss.item()
+
+
+def _distributed_loss(run: _Run, batch: dict, trainable: torch.Tensor) -> torch.Tensor:
+    """`--nproc N`: this process's rows of the global batch (every process drew the same batch from the same seeded
+    order); each backpropagates its loss weighted by its share of the batch's target positions, and the summed
+    gradients are the global batch's, as one process computes them (sasrec exactly: its loss is per position; a
+    two_tower's in-batch negatives are this process's rows only). Returns the global batch's loss."""
+    rows = torch.as_tensor(distributed.shard(range(len(batch["targets"]))), dtype=torch.long)
+    local = {k: v[rows.to(v.device)] for k, v in batch.items()}
+    targets = (local["targets"] > 0).sum()
+    share = float(targets) / max(1, int((batch["targets"] > 0).sum()))
+    loss = run.model.loss(local, trainable) if len(rows) and targets else None
+    if loss is not None:
+        loss.backward()
+    distributed.all_reduce_grads(run.model.parameters(), share)
+    total = torch.tensor([loss.item() * share if loss is not None else 0.0])
+    distributed.all_reduce(total)
+    return total[0]
 
 
 def _validate(run: _Run, loss: float, over_budget: bool) -> bool:
@@ -227,11 +253,16 @@ def _validate(run: _Run, loss: float, over_budget: bool) -> bool:
     improved = value > state["best"]
     if improved:
         state["best"], state["bad"] = value, 0
-        save_weights(run.folder.path / "best.safetensors", _weights(run.model))
+        if distributed.is_main():
+            save_weights(run.folder.path / "best.safetensors", _weights(run.model))
     else:
         state["bad"] += 1
     say(f"  epoch {state['epoch']:.2f}: loss {loss:.4f}, validation {metric} {value:.4f}{' *' if improved else ''}")
-    save_checkpoint(run.checkpoints, _weights(run.model), run.optimizer, {**state, "meter": run.meter.state_dict()})
+    report_evaluation(state["step"], metrics)  # `tune`'s pruner listens; it may stop the run here
+    if distributed.is_main():
+        save_checkpoint(run.checkpoints, _weights(run.model), run.optimizer,
+                        {**state, "meter": run.meter.state_dict()})
+    distributed.barrier()  # a resumed run finds the same checkpoint on every rank
     if over_budget:
         say(f"  time budget reached ({t.max_minutes:g} min of training)")
         return True
@@ -273,7 +304,8 @@ def save(run: _Run, result: dict) -> Path:
     go, and a run that replaces another is swapped in."""
     recipe, model, data, run_dir = run.recipe, run.model, run.data, run.folder.path
     save_run(run_dir, model, data, run.encoder)
-    cost = {**run.meter.summary(), "trainable_params": result["trainable_params"],
+    cost = {**run.meter.summary(), **distributed.cost(run.meter.summary()),
+            "trainable_params": result["trainable_params"],
             "total_params": sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers()),
             "model_size_mb": round(dir_size_mb(run_dir / "model"), 1), "device": run.device.type,
             "steps": run.state["step"],

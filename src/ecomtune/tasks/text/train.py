@@ -34,11 +34,13 @@ from ecomtune.reports import write_model_card, write_report
 from ecomtune.rundir import Manifest, RunFolder, dir_size_mb, open_recipe_run, write_manifest
 from ecomtune.tasks.text.baseline import run_baseline, warn_single_class
 from ecomtune.tasks.text.distill import DistillSet, check_teacher, prepare_distill, teacher_report
+from ecomtune.tasks.text.fewshot import few_shot_fit
 from ecomtune.tasks.text.network import TextClassifier
 from ecomtune.tasks.text.predict import ExpertModel
 from ecomtune.tasks.text.profile import write_reference_profile
 from ecomtune.tasks.text.weights import save_model
-from ecomtune.training.callbacks import CostMeter, RichProgress, last_checkpoint
+from ecomtune.training import distributed
+from ecomtune.training.callbacks import CostMeter, EvaluationReporter, RichProgress, last_checkpoint
 from ecomtune.training.device import resolve_device, resolve_precision
 from ecomtune.training.trainer import EcomTrainer, PadCollator, TokenizedSplit, training_arguments
 
@@ -76,9 +78,12 @@ def check(recipe: Recipe) -> dict:
 
 
 def train(recipe: Recipe, resume: bool = False) -> Path:
-    """Train a recipe end to end and return its run directory."""
+    """Train a recipe end to end and return its run directory. Under `ecomtune train --nproc N` every process
+    trains its share of each batch; only rank 0 evaluates and writes the run (training.distributed)."""
     run = setup(recipe, resume)
     fit(run, resume)
+    if not distributed.is_main():
+        return run.folder.final
     return save(run, evaluate(run))
 
 
@@ -86,6 +91,9 @@ def setup(recipe: Recipe, resume: bool) -> Run:
     """Check the recipe and data (before the run folder exists: bad input leaves nothing behind), open the run
     folder, label with the teacher (distillation) and build the model."""
     t = recipe.training
+    if t.gradual_unfreeze and distributed.distributed():
+        raise RecipeError("`training.gradual_unfreeze` changes which weights train during the run, which DDP cannot "
+                          "follow — train it in one process (without --nproc)")
     if t.gradual_unfreeze and t.epochs < 2:
         raise RecipeError("`training.gradual_unfreeze` needs `training.epochs` >= 2 (it unfreezes per epoch)")
     teacher_manifest = check_teacher(recipe) if t.distill else None
@@ -101,11 +109,13 @@ def setup(recipe: Recipe, resume: bool) -> Run:
     say(f"  {len(prepared.train)} train / {len(prepared.validation)} validation / {len(prepared.test)} test rows")
     check_threshold(recipe, prepared)
     resolve_backbone(recipe.model.backbone)  # an unknown backbone fails before the run folder exists
-    folder = open_recipe_run(recipe, resume)
+    device = resolve_device(t.device)
+    distributed.init(device)
+    distributed.per_process_batch(t.batch_size)  # the global batch must split evenly over the processes
+    folder = distributed.on_main(lambda: open_recipe_run(recipe, resume))
     if t.distill:
         say(f"labelling with the teacher {t.distill.teacher} (temperature {t.distill.temperature})")
     distill = prepare_distill(recipe, prepared, teacher_manifest, say) if t.distill else None
-    device = resolve_device(t.device)
     precision = resolve_precision(t.precision, device)
     say(f"loading backbone {recipe.model.backbone} ({device.type}, {precision})")
     model, tokenizer, resolved = build_model(recipe, prepared)
@@ -145,6 +155,9 @@ def build_model(recipe: Recipe, prepared: PreparedData):
 def fit(run: Run, resume: bool) -> None:
     """Train with the shared engine (EcomTrainer): checkpoints in the run folder, `--resume` from the last one."""
     recipe, t, prepared, tokenizer = run.recipe, run.recipe.training, run.prepared, run.tokenizer
+    if t.few_shot:  # SetFit-style pair training + logistic head instead of fine-tuning (tasks/text/fewshot.py)
+        few_shot_fit(run)
+        return
     train_split = augment_training(prepared, recipe, tokenizer, run.model)  # + edited copies with `data.augment`
     max_len, template, d = recipe.model.max_length, recipe.model.template, run.distill
     train_set = TokenizedSplit(d.texts, d.labels, tokenizer, max_len, template, soft=d.soft) if d \
@@ -153,7 +166,7 @@ def fit(run: Run, resume: bool) -> None:
     val_set = TokenizedSplit(prepared.validation.texts, prepared.validation.labels, tokenizer, max_len, template) \
         if has_validation else None
     run.meter = CostMeter(run.device)
-    callbacks = [run.meter, RichProgress(), *adapter_callbacks(recipe.model.adapter)]
+    callbacks = [run.meter, RichProgress(), *adapter_callbacks(recipe.model.adapter), EvaluationReporter()]
     if t.gradual_unfreeze:
         callbacks.append(GradualUnfreeze(run.model.backbone, t.epochs, unfreeze_embeddings=not t.freeze_embeddings))
     if t.early_stopping:
@@ -201,7 +214,7 @@ def save(run: Run, result: dict) -> Path:
     recipe, prepared, model, trainer, run_dir = run.recipe, run.prepared, run.model, run.trainer, run.folder.path
     space, m = prepared.space, recipe.model
     save_model(run_dir, model, run.tokenizer, space)
-    cost = {**result["cost"], **run.meter.summary(),
+    cost = {**result["cost"], **run.meter.summary(), **distributed.cost(run.meter.summary()),
             "trainable_params": int(sum(p.numel() for g in trainer.optimizer.param_groups for p in g["params"])),
             "total_params": int(sum(p.numel() for p in model.parameters())),
             "model_size_mb": round(dir_size_mb(run_dir / "model"), 1), "device": run.device.type,
