@@ -190,6 +190,22 @@ class DistillConfig(_Section):
     max_unlabeled_rows: int | None = Field(None, ge=1, description="sample at most this many unlabeled rows")
 
 
+class FewShotConfig(_Section):
+    """Few-shot mode (SetFit): contrastive sentence-pair fine-tuning of the encoder, then logistic regression on its
+    embeddings, saved as the usual linear head. For a handful of labels per class, or small skewed data."""
+
+    pairs_per_example: int = Field(
+        20, ge=2, le=1000, description="sentence pairs generated per training row, half same-label, e.g. `20`"
+    )
+    epochs: float = Field(1, gt=0, le=100, description="passes over the generated pairs, e.g. `1`")
+    batch_size: int = Field(16, ge=1, description="sentence pairs per step, e.g. `16`")
+    learning_rate: float = Field(2e-5, gt=0, lt=1, description="encoder learning rate of the pair stage, e.g. `2e-5`")
+    head: Literal["logistic"] = Field("logistic", description="the classifier fitted on the embeddings: `logistic`")
+    class_weights: Literal["balanced", "none"] = Field(
+        "balanced", description="class weights of the head: `balanced` (inverse frequency, for skewed labels) or `none`"
+    )
+
+
 class TrainingConfig(_Section):
     """Optimisation and the adaptation methods of the core menu."""
 
@@ -244,6 +260,13 @@ class TrainingConfig(_Section):
     )
     keep_checkpoints: bool = Field(False, description="keep checkpoints after a successful run: `true` or `false`")
 
+    fsdp: bool = Field(False, description="with `ecomtune train --nproc N`: shard weights, gradients and optimizer "
+                                          "state over the processes (FSDP) instead of copying them (DDP), for "
+                                          "backbones too large for one device: `true` or `false`")
+    few_shot: FewShotConfig | None = Field(
+        None, description="few-shot mode (SetFit-style pair training + logistic head) instead of fine-tuning, e.g. "
+                          "`{pairs_per_example: 20}`"
+    )
 
 class NoiseConfig(_Section):
     """A perturbed copy of the test set: typos/character swaps (English), similar characters/deletions (Chinese)."""
@@ -361,3 +384,20 @@ class Recipe(_Section):
         if t.distill and (t.distill.unlabeled_column or t.distill.max_unlabeled_rows) and not t.distill.unlabeled:
             raise ValueError("`training.distill.unlabeled_column`/`max_unlabeled_rows` describe `distill.unlabeled` "
                              "— set `unlabeled: path/to/texts.csv` or remove them")
+        if t.few_shot:
+            self._check_few_shot()
+
+    def _check_few_shot(self) -> None:
+        """Few-shot mode replaces the fine-tuning loop: the options that only that loop reads are refused."""
+        if self.task != "classify":
+            raise ValueError(f"`training.few_shot` supports `task: classify` (one label) — remove it for "
+                             f"`task: {self.task}` or train one classify recipe per label")
+        t, m = self.training, self.model
+        clash = [name for name, on in (
+            ("model.adapter", m.adapter), ("training.distill", t.distill), ("training.adversarial", t.adversarial),
+            ("training.gradual_unfreeze", t.gradual_unfreeze), ("training.linear_probe", t.linear_probe),
+            ("training.early_stopping", t.early_stopping), ("data.augment", self.data.augment),
+            ("training.layer_lr_decay", t.layer_lr_decay < 1)) if on]
+        if clash:
+            raise ValueError(f"`training.few_shot` trains its own two stages — remove {', '.join(f'`{c}`' for c in clash)}"
+                             " or remove `training.few_shot`")
