@@ -6,8 +6,8 @@ imported lazily so that `import ecomtune` and `ecomtune --help` stay fast.
 
 from ecomtune.version import __version__
 
-__all__ = ["__version__", "baseline", "check_data", "compare", "compress", "create_app", "evaluate", "export", "load", "models",
-           "monitor", "predict", "predict_file", "pretrain", "serve", "train"]
+__all__ = ["__version__", "baseline", "check_data", "compare", "compress", "create_app", "embed", "evaluate", "export", "load", "models",
+           "monitor", "predict", "predict_file", "pretrain", "serve", "train", "tune"]
 
 
 def __getattr__(name: str):

@@ -87,9 +87,20 @@ def task_table() -> list[dict]:
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path,
                  text_column: str | None = None, batch_size: int = 64, device: str = "auto",
-                 progress: bool = False, image_column: str | None = None) -> pd.DataFrame:
+                 progress: bool = False, image_column: str | None = None, engine: str = "local",
+                 address: str | None = None, num_cpus: int | None = None) -> pd.DataFrame:
     """Predict every row of a table and write it with `pred_label`, `pred_score` and one `prob_*` per label.
-    An image run reads a folder of images (sub-folders too) or a table of image paths (relative to the table)."""
+    An image run reads a folder of images (sub-folders too) or a table of image paths (relative to the table).
+    `engine="ray"` runs text runs as a Ray Data batch job (a local cluster of `num_cpus`, or `address`; the rows
+    gain an `id` column when they have none — see docs/batch.md)."""
+    if engine != "local":
+        from ecomtune.deploy.batch import predict_table
+
+        if image_column:
+            raise DataError("--engine ray labels text tables — image runs use the default engine")
+        return predict_table(run_dir, input_path, output_path, text_column, engine=engine, address=address,
+                             num_cpus=num_cpus, batch_size=max(batch_size, 256),
+                             device="cpu" if device == "auto" else device)
     if Path(output_path).resolve() == Path(input_path).resolve():
         raise DataError(f"{output_path}: --output is the input file, which would be overwritten — write the "
                         "predictions to another file")
@@ -190,6 +201,20 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(path, index=False)
 
 
+def embed(run_or_backbone: str | Path, input_path: str | Path, output_path: str | Path,
+          text_column: str | list[str] | None = None, id_column: str | None = None, engine: str = "local",
+          address: str | None = None, num_cpus: int | None = None, batch_size: int = 256, device: str = "cpu",
+          max_length: int = 64):
+    """Embed every row of a table with a run (classifier, search, recommend) or a backbone (`minilm`) and write
+    a vectors parquet (the id column + `vector`, fixed-size list<float32>, unit length); returns it as a
+    pyarrow Table in input order. `engine="ray"`: a Ray Data actor pool on a local cluster of `num_cpus` CPUs,
+    or on the cluster at `address` (see docs/batch.md)."""
+    from ecomtune.deploy.batch import embed_table
+
+    return embed_table(run_or_backbone, input_path, output_path, text_column, id_column, engine, address, num_cpus,
+                       batch_size, device, max_length)
+
+
 def export(run_dir: str | Path, out_dir: str | Path, merge: bool = False, overwrite: bool = False) -> Path:
     """A standalone copy of a run directory; `merge=True` folds a LoRA/AdaLoRA/IA3 adapter into the weights."""
     from ecomtune.rundir import open_manifest
@@ -210,6 +235,18 @@ def compare(recipe: Recipe | str | Path | dict, methods: list[str], overrides: l
     from ecomtune.comparison import compare as _compare
 
     return _compare(recipe, methods, overrides, out, tolerance, cost, definitions, overwrite, isolate)
+
+
+def tune(recipe: Recipe | str | Path | dict, trials: int = 20, space: str | Path | dict | None = None,
+         objective: str | None = None, also_minimise: list[str] | None = None, output: str | Path | None = None,
+         overrides: list[str] | None = None, timeout_minutes: float | None = None, keep_trials: bool = False) -> dict:
+    """Hyper-parameter search on Optuna: `trials` training runs of the recipe with parameters from `space` (a dict
+    or YAML path of `{dotted.key: {type, low, high, log | choices}}`; default: the task's space), scored on the
+    validation `objective`, in `output/study.sqlite3` (rerunning resumes). Returns the result (tune.json): `best`
+    (its run folder is a normal run, also `output/best`), the trials, parameter importance and the Pareto front."""
+    from ecomtune.tuning import tune as _tune
+
+    return _tune(recipe, trials, space, objective, also_minimise, output, overrides, timeout_minutes, keep_trials)
 
 
 def compress(run_dir: str | Path, method: str, out: str | Path | None = None, overwrite: bool = False,
@@ -273,4 +310,4 @@ def serve(run_dirs: list[str | Path], **settings) -> None:
     _serve(run_dirs, settings)
 
 
-__all__ = ["baseline", "check_data", "task_table", "compare", "compress", "create_app", "evaluate", "export", "load", "models", "monitor", "predict", "predict_file", "pretrain", "serve", "train"]
+__all__ = ["baseline", "check_data", "task_table", "compare", "compress", "create_app", "embed", "evaluate", "export", "load", "models", "monitor", "predict", "predict_file", "pretrain", "serve", "train", "tune"]

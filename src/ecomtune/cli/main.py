@@ -26,6 +26,7 @@ def _register() -> None:
         compress,
         data,
         demo,
+        embed,
         evaluate,
         export,
         generate,
@@ -39,6 +40,7 @@ def _register() -> None:
         serve,
         tasks,
         train,
+        tune,
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ecomtune.cli.app import app
+from ecomtune.cli.embed import ADDRESS, ENGINE, NUM_CPUS
 from ecomtune.cli.options import BATCH, DEVICE
 from ecomtune.console import console
 
@@ -22,16 +23,21 @@ def predict(
                                      "relative to the table (default: the recipe's)."),
     batch_size: int = BATCH,
     device: str = DEVICE,
+    engine: str = ENGINE,
+    address: str = ADDRESS,
+    num_cpus: int = NUM_CPUS,
 ):
     """Label every row of a file (or every image of a folder); adds pred_label, pred_score and prob_<label> columns.
 
     Example: ecomtune predict runs/demo --input reviews.csv --output predictions.csv
     Images: ecomtune predict runs/rooms --input photos/ --output predictions.csv
+    Batch job: ecomtune predict runs/demo --input big.parquet --output labelled.parquet --engine ray --num-cpus 2
     """
     from ecomtune.api import predict_file
 
     start = time.perf_counter()
     out = predict_file(run_dir, input, output, text_column=text_column, batch_size=batch_size, device=device,
-                       progress=True, image_column=image_column)
+                       progress=True, image_column=image_column, engine="ray" if address else engine,
+                       address=address, num_cpus=num_cpus)
     seconds = time.perf_counter() - start
     console.print(f"wrote {len(out)} predictions to [bold]{output}[/] in {seconds:.1f}s")
