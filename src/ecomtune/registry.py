@@ -79,6 +79,7 @@ class Task:
     # compressed run dir: the task's own `ecomtune compress`; None = the text compressor (deploy.compress)
     export: str | None = None  # (run_dir, out_dir, merge, overwrite) -> the copy: the task's own `ecomtune export`;
     # None = the text classifiers' (ecomtune.standalone)
+    distributed: bool = False  # its training runs in several processes (`ecomtune train --nproc N`)
     inputs: str = "texts"  # what it predicts for, in messages ("predicts 300 texts/s")
     backbones: str | None = None  # () -> rows for `ecomtune models` (the task's own named backbones), shaped
     # like `backbones.list_backbones()`; None = the task uses the shared text backbones

@@ -54,7 +54,14 @@ def _launch(recipe: str, extra: list[str], resume: bool, nproc: int, **where) ->
     from ecomtune.recipes import load_recipe
     from ecomtune.training import distributed
 
-    load_recipe(recipe, extra)  # a bad recipe fails here, once, not in every process
+    from ecomtune.errors import RecipeError
+    from ecomtune.registry import task, tasks
+
+    r = load_recipe(recipe, extra)  # a bad recipe fails here, once, not in every process
+    if not task(r.task).distributed:
+        able = ", ".join(name for name, spec in tasks().items() if spec.distributed)
+        raise RecipeError(f"task `{r.task}` trains in one process — drop --nproc/--nnodes (several processes: {able})")
+    distributed.check_launch(r.training, nproc * where["nnodes"])
     argv = ["train", recipe, *[a for kv in extra for a in ("--set", kv)], *(["--resume"] if resume else [])]
     say(f"starting {nproc} training processes per machine on {where['nnodes']} machine(s) (torchrun)")
     code = distributed.launch(argv, nproc, **where)

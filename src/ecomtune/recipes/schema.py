@@ -211,7 +211,8 @@ class TrainingConfig(_Section):
 
     epochs: float = Field(3, gt=0, description="passes over the training data, e.g. `3`")
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides epochs)")
-    batch_size: int = Field(16, ge=1, description="training examples per step per device, e.g. `16`")
+    batch_size: int = Field(16, ge=1, description="training examples per optimizer step (over all processes with "
+                                                  "--nproc), e.g. `16`")
     eval_batch_size: int = Field(64, ge=1, description="examples per evaluation/prediction batch, e.g. `64`")
     gradient_accumulation: int = Field(1, ge=1, description="steps accumulated per optimizer update, e.g. `2`")
     learning_rate: float = Field(5e-5, gt=0, lt=1, description="peak learning rate of the backbone, e.g. `5e-5`")
@@ -259,7 +260,6 @@ class TrainingConfig(_Section):
         None, description="learn from a teacher run's soft labels, e.g. `{teacher: runs/big, temperature: 2}`"
     )
     keep_checkpoints: bool = Field(False, description="keep checkpoints after a successful run: `true` or `false`")
-
     fsdp: bool = Field(False, description="with `ecomtune train --nproc N`: shard weights, gradients and optimizer "
                                           "state over the processes (FSDP) instead of copying them (DDP), for "
                                           "backbones too large for one device: `true` or `false`")
@@ -267,6 +267,7 @@ class TrainingConfig(_Section):
         None, description="few-shot mode (SetFit-style pair training + logistic head) instead of fine-tuning, e.g. "
                           "`{pairs_per_example: 20}`"
     )
+
 
 class NoiseConfig(_Section):
     """A perturbed copy of the test set: typos/character swaps (English), similar characters/deletions (Chinese)."""

@@ -69,9 +69,9 @@ def init(device: torch.device) -> None:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
-def per_process_batch(batch_size: int, key: str = "training.batch_size") -> int:
-    """Each process's share of the global batch; the global batch must split evenly."""
-    n = world_size()
+def per_process_batch(batch_size: int, n: int | None = None, key: str = "training.batch_size") -> int:
+    """Each process's share of the global batch (of `n` processes, default: this world's); it must split evenly."""
+    n = n or world_size()
     if batch_size % n:
         raise RecipeError(f"`{key}` ({batch_size}) must be a multiple of the number of processes ({n}) so that the "
                           f"global batch stays {batch_size} — set it to {max(n, batch_size // n * n)} or use "
@@ -113,6 +113,33 @@ def all_reduce(tensor: torch.Tensor) -> None:
 def barrier() -> None:
     if distributed():
         dist.barrier()
+
+
+def check_launch(training, processes: int) -> None:
+    """What `ecomtune train --nproc` checks once, before starting the processes (each would fail alike)."""
+    per_process_batch(training.batch_size, processes)
+    if getattr(training, "fsdp", False):
+        fsdp_arguments(True, ["any"], torch.device("cuda" if torch.cuda.is_available() else "cpu"), processes)
+
+
+def fsdp_arguments(fsdp: bool, wrap: list[str] | None, device: torch.device, processes: int | None = None) -> dict:
+    """TrainingArguments for `training.fsdp`: full sharding, each of the backbone's `wrap` layer classes a unit.
+
+    GPUs only: Accelerate turns FSDP on for GPU process groups, not for CPU (gloo) ones, where the Trainer would
+    silently run DDP instead."""
+    if not fsdp:
+        return {}
+    if device.type != "cuda":
+        raise RecipeError("`training.fsdp` needs CUDA GPUs (Accelerate shards over GPU processes only) — set it to "
+                          "false: on CPU, --nproc trains with DDP")
+    if (processes or world_size()) < 2:
+        raise RecipeError("`training.fsdp` shards the model over several processes — train with --nproc 2 or more, "
+                          "or set it to false")
+    if not wrap:
+        raise RecipeError("`training.fsdp`: this backbone does not name its layer classes (`_no_split_modules`) for "
+                          "FSDP to shard — set it to false and use DDP")
+    return {"fsdp": "full_shard auto_wrap", "fsdp_config": {"transformer_layer_cls_to_wrap": list(wrap),
+                                                             "use_orig_params": True}}
 
 
 def cost(summary: dict) -> dict:

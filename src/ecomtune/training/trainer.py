@@ -123,8 +123,9 @@ class EcomTrainer(Trainer):
 
 
 def training_arguments(recipe: Recipe, output_dir: str, device: torch.device, precision: str,
-                       has_validation: bool, n_train: int) -> TrainingArguments:
-    """Recipe -> TrainingArguments (transformers 5: `warmup_steps` takes a fraction, `eval_strategy`)."""
+                       has_validation: bool, n_train: int, wrap: list[str] | None = None) -> TrainingArguments:
+    """Recipe -> TrainingArguments (transformers 5: `warmup_steps` takes a fraction, `eval_strategy`); `wrap`: the
+    backbone's layer classes FSDP shards one by one (`training.fsdp`)."""
     t = recipe.training
     if has_validation:
         strategy = "epoch" if t.evaluate_every == "epoch" else "steps"
@@ -163,6 +164,7 @@ def training_arguments(recipe: Recipe, output_dir: str, device: torch.device, pr
         label_names=["labels"],
         dataloader_num_workers=0,
         ddp_backend=("nccl" if device.type == "cuda" else "gloo") if distributed.distributed() else None,
+        **distributed.fsdp_arguments(getattr(t, "fsdp", False), wrap, device),
         disable_tqdm=True,
         save_only_model=False,
     )

@@ -15,5 +15,5 @@ register_task(Task(
     train="ecomtune.tasks.image_classify.train:train", baseline="ecomtune.tasks.image_classify.baseline:baseline",
     load="ecomtune.tasks.image_classify.predict:ImageModel.load",
     evaluate="ecomtune.tasks.image_classify.predict:evaluate_run",
-    compress="ecomtune.tasks.image_classify.compress:compress", inputs="images",
+    compress="ecomtune.tasks.image_classify.compress:compress", inputs="images", distributed=True,
     backbones="ecomtune.tasks.image_classify.backbones:list_named"))

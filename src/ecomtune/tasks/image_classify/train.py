@@ -56,6 +56,7 @@ from ecomtune.tasks.image_classify.recipe import ImageRecipe
 from ecomtune.tasks.image_classify.weights import save_network
 from ecomtune.tasks.taxonomy.model import decode
 from ecomtune.training.callbacks import CostMeter, RichProgress, last_checkpoint
+from ecomtune.training import distributed
 from ecomtune.training.device import resolve_device, resolve_precision
 from ecomtune.training.trainer import EcomTrainer, training_arguments
 
@@ -118,11 +119,16 @@ def train(recipe, resume: bool = False) -> Path:
     """Train an image recipe end to end and return its run directory."""
     run = setup(_recipe(recipe), resume)
     fit(run, resume)
+    if not distributed.is_main():  # `--nproc N`: rank 0 evaluates and writes the run
+        return run.folder.final
     return save(run, evaluate(run))
 
 
 def setup(recipe: ImageRecipe, resume: bool) -> Run:
     t = recipe.training
+    if t.gradual_unfreeze and distributed.distributed():
+        raise RecipeError("`training.gradual_unfreeze` changes which weights train during the run, which DDP cannot "
+                          "follow — train it in one process (without --nproc)")
     if t.gradual_unfreeze and t.epochs < 2:
         raise RecipeError("`training.gradual_unfreeze` needs `training.epochs` >= 2 (it unfreezes per epoch)")
     if t.distill and (t.augment.mixup or t.augment.cutmix):
@@ -141,9 +147,11 @@ def setup(recipe: ImageRecipe, resume: bool) -> Run:
     pre = preprocess_for(recipe.model.backbone, recipe.model.image_size)
     device = resolve_device(t.device)
     precision = resolve_precision(t.precision, device)
+    distributed.init(device)
+    distributed.per_process_batch(t.batch_size)  # the global batch must split evenly over the processes
     say(f"loading backbone {recipe.model.backbone} ({device.type}, {precision}, {pre.size} px)")
     model, described = build_model(recipe, prepared)
-    folder = open_recipe_run(recipe, resume)
+    folder = distributed.on_main(lambda: open_recipe_run(recipe, resume))
     soft = None
     if teacher:
         say(f"labelling the training images with the teacher {t.distill.teacher}")

@@ -12,4 +12,4 @@ register_task(Task(
     recipe="ecomtune.tasks.recommend.recipe:RecommendRecipe", check="ecomtune.tasks.recommend.data:check",
     train="ecomtune.tasks.recommend.train:train", baseline="ecomtune.tasks.recommend.train:baseline",
     load="ecomtune.tasks.recommend.predict:Recommender.load",
-    evaluate="ecomtune.tasks.recommend.train:evaluate_run", inputs="users"))
+    evaluate="ecomtune.tasks.recommend.train:evaluate_run", inputs="users", distributed=True))

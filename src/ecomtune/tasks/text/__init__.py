@@ -14,4 +14,4 @@ def text_task(name: str, summary: str, endpoint: str) -> Task:
                 recipe="ecomtune.recipes.schema:Recipe", check="ecomtune.tasks.text.train:check",
                 train="ecomtune.tasks.text.train:train", baseline="ecomtune.tasks.text.baseline:baseline",
                 load="ecomtune.tasks.text.predict:load", evaluate="ecomtune.tasks.text.evaluate:evaluate",
-                verify="ecomtune.tasks.text.weights:check_text_run")
+                verify="ecomtune.tasks.text.weights:check_text_run", distributed=True)

@@ -172,7 +172,8 @@ def fit(run: Run, resume: bool) -> None:
     if t.early_stopping:
         callbacks.append(EarlyStoppingCallback(t.early_stopping.patience, t.early_stopping.min_delta))
     checkpoints = run.folder.path / CHECKPOINTS
-    args = training_arguments(recipe, str(checkpoints), run.device, run.precision, has_validation, len(train_set))
+    args = training_arguments(recipe, str(checkpoints), run.device, run.precision, has_validation, len(train_set),
+                              wrap=getattr(run.model.backbone, "_no_split_modules", None))
     run.trainer = EcomTrainer(model=run.model, args=args, train_dataset=train_set, eval_dataset=val_set,
                               data_collator=PadCollator(tokenizer.pad_token_id),
                               compute_metrics=_metrics_fn(recipe.task, prepared.space) if has_validation else None,
