@@ -7,6 +7,7 @@ the actor task (`actor_task_retry_on_errors`, `max_task_retries`) and restarting
 """
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 
@@ -80,13 +81,14 @@ def _ray(worker, kwargs: dict, frame: pd.DataFrame, batch_size: int, num_cpus: i
         ctx = DataContext.get_current()
         ctx.actor_task_retry_on_errors = True  # an exception in a batch re-runs that batch (max_task_retries)
         ctx.enable_progress_bars = False       # ours below counts rows as they come back
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # not an INFO line per dataset
         # One block per batch: every actor gets work early and a retry repeats one batch, not a whole shard.
         blocks = [frame.iloc[i:i + batch_size] for i in range(0, len(frame), batch_size)]
         with warnings.catch_warnings():  # Ray 2.60 deprecates extra remote args, but has no named retry limits
             warnings.simplefilter("ignore", DeprecationWarning)  # (the `ray` extra pins ray < 2.64, which drops them)
             data = ray.data.from_pandas(blocks).map_batches(
                 worker, fn_constructor_kwargs=kwargs, batch_size=batch_size, batch_format="pandas",
-                concurrency=actors, num_cpus=1, max_restarts=retries, max_task_retries=retries)
+                compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1, max_restarts=retries, max_task_retries=retries)
         out = []
         start = time.perf_counter()
         with ProgressBar(f"{label} (ray, {actors} actors)", len(frame)) as advance:
