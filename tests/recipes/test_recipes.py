@@ -52,7 +52,8 @@ def test_bad_recipes_name_the_key(raw, expected):
 
 
 def test_value_errors_carry_the_fix():
-    with pytest.raises(RecipeError, match=r"got 0 — training examples per step per device, e.g. `16`"):
+    fix = r"got 0 — training examples per optimizer step \(over all processes with --nproc\), e\.g\. `16`"
+    with pytest.raises(RecipeError, match=fix):
         load_recipe(_with("training", "batch_size", 0))
 
 
