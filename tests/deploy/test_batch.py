@@ -143,3 +143,21 @@ def test_embed_with_a_classifier_run(tiny_run, tmp_path):
     ids, vectors = read_vectors(tmp_path / "v.parquet")
     assert ids == list(range(20)) and vectors.shape == (20, 32) and table.num_rows == 20
     assert pq.read_schema(tmp_path / "v.parquet").names == ["id", "vector"]
+
+
+def test_cli_embed_and_errors(tiny_encoder, catalogue, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "ecomtune", "embed", *map(str, args)], capture_output=True,
+                              text=True, check=False, env={**os.environ, "ECOMTUNE_QUIET": "1"})
+
+    done = cli(tiny_encoder, "-i", catalogue, "-o", tmp_path / "v.parquet", "-t", "name", "--id-column", "sku")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "wrote 60 vectors (32 dims)" in " ".join((done.stdout + done.stderr).split())
+    assert read_vectors(tmp_path / "v.parquet", "sku")[0][:2] == ["p000", "p001"]
+    bad = cli(tiny_encoder, "-i", catalogue, "-o", tmp_path / "w.parquet", "-t", "title")
+    assert bad.returncode == 2 and "missing column 'title'" in " ".join((bad.stdout + bad.stderr).split())
+    assert not (tmp_path / "w.parquet").exists()
