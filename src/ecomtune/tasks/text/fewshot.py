@@ -30,7 +30,6 @@ from ecomtune.training.steps import ProgressBar
 if TYPE_CHECKING:
     from ecomtune.recipes.schema import FewShotConfig
     from ecomtune.tasks.text.network import TextClassifier
-    from ecomtune.tasks.text.train import Run
 
 # ecomtune's pooling names -> sentence-transformers' Pooling modes (the same arithmetic; a test checks it)
 POOLING = {"mean": "mean", "cls": "cls", "last": "lasttoken"}
@@ -144,8 +143,8 @@ def set_head(model: TextClassifier, head, n_classes: int) -> None:
         linear.bias.copy_(torch.as_tensor(intercept, dtype=linear.bias.dtype))
 
 
-def few_shot_fit(run: Run) -> None:
-    """Both stages on the run's training rows; leaves `run.trainer` (stage 1) and `run.meter` (both stages) for
+def few_shot_fit(run) -> None:
+    """Both stages on the run's training rows (`run`: the text training script's `Run`); leaves `run.trainer` (stage 1) and `run.meter` (both stages) for
     `save`, and the trained network in `run.model`."""
     recipe, cfg = run.recipe, run.recipe.training.few_shot
     if distributed.distributed():
