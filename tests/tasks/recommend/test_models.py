@@ -7,9 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import ecomtune
-from ecomtune.errors import EcomtuneError, RecipeError
+from ecomtune.errors import DataError, EcomtuneError, RecipeError
 from ecomtune.recipes import load_recipe
 from ecomtune.tasks.recommend.predict import Recommender
 from ecomtune.tasks.recommend.sasrec import SASRec
@@ -195,3 +196,23 @@ def test_serve_batch_matches_user_vectors(toy_rec):
     vectors = np.stack(rec.serve_batch([rec.history_key(["i1", "i2"]), rec.history_key(["i9"])]))  # one per key
     expected = rec.user_vectors([rec.positions(["i1", "i2"]), rec.positions(["i9"])])
     assert np.allclose(vectors, expected, atol=1e-5)
+
+
+def test_item_vectors_from_a_batch_job_train_the_same_model(toy_rec, tiny_encoder, tmp_path):
+    # `ecomtune embed` (here in-process; on Ray for a big catalogue) writes the vectors a recipe then reads
+    ecomtune.embed(tiny_encoder, toy_rec["items"], tmp_path / "items.parquet", text_column="title",
+                   id_column="item_id", max_length=12)
+    model = {"type": "sasrec", "item_embedding": "text", "text_encoder": tiny_encoder}
+    runs = []
+    for name, data in (("embedded", {}), ("read", {"item_vectors": str(tmp_path / "items.parquet")})):
+        recipe = rec_recipe(toy_rec, model, epochs=2)
+        recipe["data"].update(data)
+        recipe["output"]["dir"] = str(tmp_path / name)
+        runs.append(ecomtune.train(recipe))
+    a, b = (load_file(str(run / "model" / "weights.safetensors")) for run in runs)
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+
+    bad = rec_recipe(toy_rec, model)
+    bad["data"]["item_vectors"] = str(tmp_path / "nothing.parquet")
+    with pytest.raises(DataError, match="no such vectors file"):
+        ecomtune.train(bad)

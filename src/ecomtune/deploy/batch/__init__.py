@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 
 from ecomtune.console import say
 from ecomtune.data.readers import read_table
+from ecomtune.data.vectors import VECTOR, read_vectors
 from ecomtune.deploy.batch.engines import ENGINES, run_batches, start_ray
 from ecomtune.deploy.batch.workers import (
-    VECTOR,
     Embedder,
     Labeller,
     check_columns,
@@ -120,18 +120,6 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
         frame.to_json(path, orient="records", lines=True, force_ascii=False)
     else:
         frame.to_csv(path, sep="\t" if name.endswith(".tsv") else ",", index=False)
-
-
-def read_vectors(path: str | Path, id_column: str = "id") -> tuple[list, np.ndarray]:
-    """(ids, float32 [n, dim]) from a vectors file written by `embed_table` (rows with a null vector dropped)."""
-    table = pq.read_table(path)
-    if id_column not in table.column_names or VECTOR not in table.column_names:
-        raise DataError(f"{path}: not a vectors file (needs columns '{id_column}' and '{VECTOR}'; has "
-                        f"{', '.join(table.column_names)}) — write it with `ecomtune embed`")
-    table = table.filter(table[VECTOR].is_valid())
-    column = table[VECTOR].combine_chunks()
-    dim = column.type.list_size
-    return table[id_column].to_pylist(), column.flatten().to_numpy().reshape(-1, dim).astype(np.float32)
 
 
 __all__ = ["ENGINES", "Embedder", "Labeller", "embed_table", "predict_table", "read_vectors", "run_batches",

@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ecomtune.data.vectors import VECTOR  # the vectors file: the id column + `vector`, fixed-size list<float32>
 from ecomtune.errors import DataError, EcomtuneError, RunDirError
 from ecomtune.registry import task
 from ecomtune.rundir import MANIFEST, read_manifest
-
-VECTOR = "vector"  # the vectors file: the id column + `vector`, a fixed-size list<float32>[dim]
 
 
 def joined_texts(batch: pd.DataFrame, columns: list[str]) -> list[str]:

@@ -73,3 +73,24 @@ def load_saved_encoder(target: Path):
     tokenizer = AutoTokenizer.from_pretrained(target)
     model = AutoModel.from_pretrained(target, dtype=torch.float32).eval()
     return tokenizer, model, (target / "pooling.txt").read_text(encoding="utf-8").strip()
+
+
+def precomputed(path: str, item_ids: list[str], encoder) -> torch.Tensor:
+    """[len(item_ids), dim] item vectors read from a vectors file (`ecomtune embed`), in the recipe's item order;
+    row 0 (padding) is the encoder's vector of the empty text, as `encode_texts` gives it."""
+    from ecomtune.data.vectors import read_vectors
+    from ecomtune.errors import DataError
+
+    ids, vectors = read_vectors(path, None)
+    row = {str(i): n for n, i in enumerate(ids)}
+    missing = [i for i in item_ids[1:] if i not in row]
+    if missing:
+        raise DataError(f"{path}: no vector for item {missing[0]!r} ({len(missing)} of {len(item_ids) - 1} items) — "
+                        "embed the whole `data.items` table with `ecomtune embed`")
+    dim = encoder[1].config.get_text_config().hidden_size
+    if vectors.shape[1] != dim:
+        raise DataError(f"{path}: vectors have {vectors.shape[1]} dimensions, `model.text_encoder` gives {dim} — "
+                        "embed with the recipe's text encoder")
+    pad = encode_texts(*encoder, [""])
+    return torch.cat([pad, torch.as_tensor(vectors[[row[i] for i in item_ids[1:]]])])
+

@@ -22,7 +22,7 @@ from ecomtune.recipes.schema import OutputConfig, _Section, run_name
 class RecommendData(_Section):
     """User histories (chronological) and, for text models, the item catalogue's text."""
 
-    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("interactions", "items", "users")
+    PATH_FIELDS: ClassVar[tuple[str, ...]] = ("interactions", "items", "users", "item_vectors")
 
     interactions: str = Field(description="user histories: a `user item item ...` text file, a RecBole `.inter` "
                                           "file, or a table with user/item(/time) columns")
@@ -37,6 +37,10 @@ class RecommendData(_Section):
     item_id_column: str = Field("item_id", description="id column of `data.items`, e.g. `item_id`")
     item_text_column: str | list[str] = Field(
         "title", description="text column(s) of `data.items`, joined with ' | ', e.g. `[title, category]`")
+    item_vectors: str | None = Field(
+        None, description="text models: the items' vectors, precomputed by `ecomtune embed` (e.g. on Ray for a big "
+                          "catalogue) with `model.text_encoder`, ids = `data.item_id_column`; read instead of "
+                          "embedding the item texts, e.g. `item_vectors.parquet`")
     users: str | None = Field(None, description="two_tower: optional user table with an id column and profile "
                                                 "text columns (users without a row get no profile)")
     user_id_column: str = Field("user_id", description="id column of `data.users`, e.g. `user_id`")

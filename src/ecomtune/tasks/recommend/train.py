@@ -170,9 +170,14 @@ def _embed_text(recipe, data: RecData, device) -> tuple:
     encoder = text = profiles = None
     start = time.perf_counter()
     if recipe.uses_text:
-        say(f"embedding {data.n_items} item texts with {m.text_encoder}")
         encoder = item_text.load_encoder(m.text_encoder)
-        text = item_text.encode_texts(*encoder, data.item_texts, m.text_max_length, device=device, progress=True)
+        if recipe.data.item_vectors:
+            say(f"reading {data.n_items} item vectors from {recipe.data.item_vectors}")
+            text = item_text.precomputed(recipe.data.item_vectors, data.item_ids, encoder)
+        else:
+            say(f"embedding {data.n_items} item texts with {m.text_encoder}")
+            text = item_text.encode_texts(*encoder, data.item_texts, m.text_max_length, device=device,
+                                          progress=True)
     if data.user_texts is not None:
         say(f"embedding {sum(map(bool, data.user_texts))} user profiles with {m.text_encoder}")
         profiles = item_text.encode_profiles(*encoder, data.user_texts, m.text_max_length, device=device)
