@@ -26,10 +26,37 @@ def _recipe(recipe: Recipe | str | Path | dict, overrides: list[str] | None = No
     return recipe if isinstance(recipe, BaseModel) else load_recipe(recipe, overrides)
 
 
-def train(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None, resume: bool = False) -> Path:
-    """Train a recipe (object, YAML path, preset name or dict) of any task; returns the run directory."""
+def train(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None, resume: bool = False,
+          nproc: int = 1) -> Path:
+    """Train a recipe (object, YAML path, preset name or dict) of any task; returns the run directory.
+    `nproc` > 1: in that many processes on this machine (DDP, as `ecomtune train --nproc`; docs/scale.md)."""
     r = _recipe(recipe, overrides)
+    if nproc > 1:
+        return _train_in_processes(r, resume, nproc)
     return task(r.task).part("train")(r, resume=resume)
+
+
+def _train_in_processes(r, resume: bool, nproc: int) -> Path:
+    """`ecomtune train --nproc` in a subprocess (it starts the torchrun processes), the recipe handed over as a
+    YAML file with its data paths relative to that file."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import yaml
+
+    from ecomtune.recipes.loader import recipe_to_store
+
+    final = Path(r.output.dir or Path("runs") / r.name).resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        stored = {**recipe_to_store(r, tmp), "output": {**r.output.model_dump(mode="json"), "dir": str(final)}}
+        path = Path(tmp) / "recipe.yaml"
+        path.write_text(yaml.safe_dump(stored, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        command = [sys.executable, "-m", "ecomtune", "train", str(path), "--nproc", str(nproc)]
+        code = subprocess.call(command + (["--resume"] if resume else []))
+    if code:
+        raise EcomtuneError(f"training in {nproc} processes failed (exit code {code}) — see the messages above")
+    return final
 
 
 def load(run_dir: str | Path, device: str = "auto", **options):

@@ -153,9 +153,14 @@ def cost(summary: dict) -> dict:
 
 
 def finish() -> None:
-    """Leave the process group (at the end of a distributed run)."""
+    """After the last training step: leave the process group. The other ranks then exit, and rank 0, which
+    evaluates and writes the run alone, takes every CPU thread of its machine (it trained with its share)."""
+    if not distributed():
+        return
     if dist.is_initialized():
         dist.destroy_process_group()
+    if is_main():
+        torch.set_num_threads(os.cpu_count() or 1)
 
 
 def on_main(fn):

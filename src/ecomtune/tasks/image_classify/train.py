@@ -119,6 +119,7 @@ def train(recipe, resume: bool = False) -> Path:
     """Train an image recipe end to end and return its run directory."""
     run = setup(_recipe(recipe), resume)
     fit(run, resume)
+    distributed.finish()
     if not distributed.is_main():  # `--nproc N`: rank 0 evaluates and writes the run
         return run.folder.final
     return save(run, evaluate(run))

@@ -123,6 +123,7 @@ def train(recipe: RecommendRecipe, resume: bool = False) -> Path:
     """Train a recommendation recipe end to end; returns the run directory."""
     run = setup(recipe, resume)
     fit(run)
+    distributed.finish()
     if not distributed.is_main():  # `--nproc N`: rank 0 evaluates and writes the run
         return run.folder.final
     return save(run, evaluate(run))

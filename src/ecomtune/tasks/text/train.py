@@ -82,6 +82,7 @@ def train(recipe: Recipe, resume: bool = False) -> Path:
     trains its share of each batch; only rank 0 evaluates and writes the run (training.distributed)."""
     run = setup(recipe, resume)
     fit(run, resume)
+    distributed.finish()
     if not distributed.is_main():
         return run.folder.final
     return save(run, evaluate(run))
