@@ -118,6 +118,8 @@ def barrier() -> None:
 def check_launch(training, processes: int) -> None:
     """What `ecomtune train --nproc` checks once, before starting the processes (each would fail alike)."""
     per_process_batch(training.batch_size, processes)
+    if getattr(training, "few_shot", None):
+        raise RecipeError("`training.few_shot` trains in one process — drop --nproc (or remove `training.few_shot`)")
     if getattr(training, "fsdp", False):
         fsdp_arguments(True, ["any"], torch.device("cuda" if torch.cuda.is_available() else "cpu"), processes)
 
