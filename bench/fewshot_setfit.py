@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
@@ -32,7 +33,8 @@ def main() -> None:
     model = SetFitModel.from_pretrained(a.model)
     model.model_body.max_seq_length = a.max_length
     args = TrainingArguments(num_iterations=10, num_epochs=1, batch_size=16, body_learning_rate=2e-5, seed=a.seed,
-                             show_progress_bar=False, report_to="none")
+                             show_progress_bar=False, report_to="none",
+                             output_dir=str(Path(a.train).parent / "setfit-checkpoints"))  # not ./checkpoints
     trainer = Trainer(model=model, args=args,
                       train_dataset=Dataset.from_dict({"text": train.text.tolist(), "label": train.label.tolist()}))
     start = time.perf_counter()
