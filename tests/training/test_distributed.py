@@ -100,3 +100,19 @@ def test_batch_must_split_evenly(tmp_path, encoder_no_dropout):
     assert done.returncode != 0
     assert "`training.batch_size` (15) must be a multiple of the number of processes (2)" in done.stderr
     assert not (tmp_path / "run").exists()  # rank 0 failed before the run folder; no rank waits forever
+
+
+def test_launch_checks_refuse_what_several_processes_cannot_do():
+    from types import SimpleNamespace
+
+    from ecomtune.errors import RecipeError
+    from ecomtune.training import distributed
+
+    distributed.check_launch(SimpleNamespace(batch_size=16), 2)
+    with pytest.raises(RecipeError, match="set it to 14 or use --nproc 1"):
+        distributed.check_launch(SimpleNamespace(batch_size=15), 2)
+    with pytest.raises(RecipeError, match="`training.few_shot` trains in one process"):
+        distributed.check_launch(SimpleNamespace(batch_size=16, few_shot={"pairs_per_example": 20}), 2)
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(RecipeError, match="`training.fsdp` needs CUDA GPUs"):
+            distributed.check_launch(SimpleNamespace(batch_size=16, fsdp=True), 2)
