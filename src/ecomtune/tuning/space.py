@@ -35,7 +35,7 @@ DEFAULT_SPACES: dict[str, dict] = {
     "classify": _TEXT,
     "taxonomy": {k: v for k, v in _TEXT.items() if k != "training.loss.class_weights"},
     "multitask": {k: v for k, v in _TEXT.items() if k != "training.loss.class_weights"},
-    "image_classify": {
+    "image-classify": {
         "training.learning_rate": {"type": "float", "low": 1e-4, "high": 3e-3, "log": True},
         "training.batch_size": {"type": "categorical", "choices": [16, 32, 64]},
         "training.epochs": {"type": "int", "low": 3, "high": 8},
@@ -51,11 +51,16 @@ DEFAULT_SPACES: dict[str, dict] = {
 }
 
 
-def default_space(task: str) -> dict:
-    """The task family's default space (a copy); tasks that record no validation metrics have none."""
+def check_task(task: str) -> None:
+    """Only tasks that record validation metrics can be tuned (they are the ones with a default space)."""
     if task not in DEFAULT_SPACES:
         raise RecipeError(f"`task: {task}` records no validation metrics, and `tune` optimises validation scores "
                           f"(never the test split) — tune a {', '.join(DEFAULT_SPACES)} recipe")
+
+
+def default_space(task: str) -> dict:
+    """The task family's default space (a copy); tasks that record no validation metrics have none."""
+    check_task(task)
     return copy.deepcopy(DEFAULT_SPACES[task])
 
 

@@ -23,7 +23,7 @@ from ecomtune.recipes.loader import first_difference, schema_for
 from ecomtune.rundir import MANIFEST
 from ecomtune.training.listeners import listening
 from ecomtune.tuning import report
-from ecomtune.tuning.space import load_space, suggest, validate_space, with_params
+from ecomtune.tuning.space import check_task, load_space, suggest, validate_space, with_params
 
 STUDY = "ecomtune-tune"
 DATABASE = "study.sqlite3"
@@ -102,6 +102,7 @@ def _base(recipe, overrides, objective) -> tuple:
 
     raw = recipe.model_dump(mode="json", exclude_unset=True) if isinstance(recipe, BaseModel) else None
     base = load_recipe(raw if raw is not None else recipe, overrides)
+    check_task(base.task)
     raw = base.model_dump(mode="json", exclude_unset=True)
     raw.pop("output", None)
     if objective and objective != base.evaluation.metric:
