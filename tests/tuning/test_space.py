@@ -2,7 +2,6 @@
 import pytest
 
 
-
 def test_default_spaces_are_keyed_by_registered_task_names():
     from ecomtune.registry import tasks
     from ecomtune.tuning.space import DEFAULT_SPACES
