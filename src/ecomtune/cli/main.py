@@ -34,6 +34,7 @@ def _register() -> None:
         models,
         monitor,
         predict,
+        presets,
         pretrain,
         recommend,
         search,

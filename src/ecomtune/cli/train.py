@@ -13,7 +13,7 @@ from ecomtune.cli.show import show_run
 
 @app.command()
 def train(
-    recipe: str = typer.Argument(..., help="A recipe YAML file or a preset name (see `ecomtune train --help`)."),
+    recipe: str = typer.Argument(..., help="A recipe YAML file or a preset name (see `ecomtune presets`; `ecomtune init NAME` writes one out)."),
     overrides: list[str] = SET,
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),

@@ -141,6 +141,28 @@ def schema_for(raw: dict, origin: str = "recipe") -> type[BaseModel]:
     return tasks().get(task).part("recipe")
 
 
+def preset_file(name: str, out: Path) -> str:
+    """The YAML to write a preset as an editable recipe file at `out`: the preset's own text (comments kept) when the
+    file goes in the current folder — its relative data paths stay right — else with them rewritten relative to
+    the file's folder, which is what a recipe file's relative paths are read against."""
+    if name not in preset_names():
+        close = difflib.get_close_matches(name, preset_names(), n=1)
+        hint = f"did you mean `{close[0]}`? " if close else ""
+        raise RecipeError(f"no preset '{name}' — {hint}presets: {', '.join(preset_names())}")
+    text = _preset_text(name)
+    base = Path(out).resolve().parent
+    if base == Path.cwd().resolve():
+        return text
+    raw = parse_yaml(text, f"preset {name}")
+    recipe = load_recipe(name)
+    for field in _path_fields(recipe):
+        value = raw.get("data", {}).get(field)
+        if isinstance(value, str) and not value.startswith(PACKAGE_PREFIX) and not Path(value).is_absolute():
+            raw["data"][field] = os.path.relpath(os.path.abspath(value), base)
+    header = f"# The `{name}` preset, its data paths relative to this file's folder.\n"
+    return header + yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
+
+
 def preset_tasks() -> dict[str, str]:
     """{preset name: its `task`}, for `ecomtune tasks`."""
     return {name: str(parse_yaml(_preset_text(name), f"preset {name}").get("task")) for name in preset_names()}
