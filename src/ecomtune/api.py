@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ecomtune.console import say
-from ecomtune.data.readers import read_table
+from ecomtune.data.readers import read_table, write_table
 from ecomtune.errors import DataError, EcomtuneError
 from ecomtune.recipes import Recipe, load_recipe
 from ecomtune.registry import task, tasks
@@ -165,7 +165,7 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     out = frame.copy()
     for column, values in task(model.task).module("model").table_columns(pred, probs, model.space).items():
         out[column] = pd.Series(list(values), index=out.index[~empty])  # rows with an empty text stay empty
-    _write_table(out, Path(output_path))
+    write_table(out, output_path)
     return out
 
 
@@ -206,26 +206,13 @@ def _predict_images(model, input_path: Path, output_path: Path, column: str | No
     out = frame.copy()
     for name, values in table_columns(pred, probs, model.space).items():
         out[name] = pd.Series(list(values), index=out.index[~bad])
-    _write_table(out, output_path)
+    write_table(out, output_path)
     return out
 
 
 def _text_columns(model) -> list[str]:
     col = model.manifest.get("recipe", {}).get("data", {}).get("text_column", "text")
     return [col] if isinstance(col, str) else list(col)
-
-
-def _write_table(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    name = path.name.lower().removesuffix(".gz")
-    if name.endswith(".parquet"):
-        frame.to_parquet(path)
-    elif name.endswith(".jsonl"):
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    elif name.endswith(".tsv"):
-        frame.to_csv(path, sep="\t", index=False)
-    else:
-        frame.to_csv(path, index=False)
 
 
 def embed(run_or_backbone: str | Path, input_path: str | Path, output_path: str | Path,

@@ -162,3 +162,16 @@ def _decodes(raw: bytes, encoding: str) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a table in the format its name says (.parquet, .jsonl, .tsv, else CSV; `.gz` allowed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".parquet"):
+        frame.to_parquet(path)
+    elif name.endswith(".jsonl"):
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        frame.to_csv(path, sep="\t" if name.endswith(".tsv") else ",", index=False)

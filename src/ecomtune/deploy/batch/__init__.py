@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ecomtune.console import say
-from ecomtune.data.readers import read_table
+from ecomtune.data.readers import read_table, write_table
 from ecomtune.data.vectors import VECTOR, read_vectors
 from ecomtune.deploy.batch.engines import ENGINES, run_batches, start_ray
 from ecomtune.deploy.batch.workers import (
@@ -102,24 +102,13 @@ def predict_table(run_dir: str | Path, input_path: str | Path, output_path: str 
     preds = pd.concat([p.to_pandas() if isinstance(p, pa.Table) else p for p in parts], ignore_index=True)
     _check_complete(len(preds), len(frame))
     out = frame.merge(preds, on=id_column, how="left", validate="one_to_one")
-    _write(out, Path(output_path))
+    write_table(out, output_path)
     return out
 
 
 def _check_complete(got: int, expected: int) -> None:
     if got != expected:  # a lost or repeated batch must never pass silently
         raise DataError(f"the batch job returned {got} rows for {expected} input rows — rerun it")
-
-
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    name = path.name.lower().removesuffix(".gz")
-    if name.endswith(".parquet"):
-        frame.to_parquet(path)
-    elif name.endswith(".jsonl"):
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    else:
-        frame.to_csv(path, sep="\t" if name.endswith(".tsv") else ",", index=False)
 
 
 __all__ = ["ENGINES", "Embedder", "Labeller", "embed_table", "predict_table", "read_vectors", "run_batches",
