@@ -197,7 +197,8 @@ def _limitations_section(manifest: dict) -> str:
 
 
 def write_model_card(run_dir: Path, manifest: dict, what: str | None = None, sections: tuple[str, ...] | None = None,
-                     usage: str = TEXT_USAGE, pipeline_tag: str | None = "text-classification") -> Path:
+                     usage: str = TEXT_USAGE, pipeline_tag: str | None = "text-classification",
+                     extra: list[str] | None = None) -> Path:
     """Write run_dir/README.md (front matter + Markdown) and return its path: the one model card of every task,
     fed by the manifest. A task gives what its model does (`what`), its own `sections` and `usage`; the defaults
     describe a text classifier from the manifest's label sections."""
@@ -211,6 +212,7 @@ def write_model_card(run_dir: Path, manifest: dict, what: str | None = None, sec
         _data_section(manifest),
         _metrics_section(manifest),
         _baseline_section(manifest),
+        *(extra or []),  # a task's own Markdown sections (the text tasks' confident mistakes)
         _distill_section(manifest),
         _cost_section(manifest),
         "## How to use\n\n" + usage,

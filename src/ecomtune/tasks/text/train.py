@@ -34,6 +34,7 @@ from ecomtune.reports import write_model_card, write_report
 from ecomtune.rundir import Manifest, RunFolder, dir_size_mb, open_recipe_run, write_manifest
 from ecomtune.tasks.text.baseline import run_baseline, warn_single_class
 from ecomtune.tasks.text.distill import DistillSet, check_teacher, prepare_distill, teacher_report
+from ecomtune.tasks.text.explain import mistake_sections
 from ecomtune.tasks.text.fewshot import few_shot_fit
 from ecomtune.tasks.text.network import TextClassifier
 from ecomtune.tasks.text.predict import ExpertModel
@@ -241,8 +242,9 @@ def save(run: Run, result: dict) -> Path:
         history=[h for h in trainer.state.log_history if "train_runtime" not in h],
         extra={k: v for k, v in extra.items() if v is not None}).to_dict()
     write_manifest(run_dir, manifest)
-    write_report(run_dir, manifest)
-    write_model_card(run_dir, manifest)
+    mistakes_html, mistakes_md = mistake_sections(result["expert"], prepared)
+    write_report(run_dir, manifest, extra=[mistakes_html])
+    write_model_card(run_dir, manifest, extra=[mistakes_md])
     if not recipe.training.keep_checkpoints:
         shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
     return run.folder.finish()
