@@ -15,9 +15,10 @@ from ecomtune.console import console
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="A run directory written by `ecomtune train`."),
-    input: Path = typer.Option(..., "--input", "-i", help="Table to label (csv, tsv, jsonl, parquet, .gz); for an "
-                               "image run also a folder of images."),
-    output: Path = typer.Option(..., "--output", "-o", help="Where to write the rows with predictions."),
+    input: Path = typer.Option(None, "--input", "-i", help="Table to label (csv, tsv, jsonl, parquet, .gz); for an "
+                               "image run also a folder of images (with --explain: or one image)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Where to write the rows with predictions (needed "
+                                "unless --explain prints them)."),
     text_column: str = typer.Option(None, "--text-column", "-t", help="Text column (default: the recipe's)."),
     image_column: str = typer.Option(None, "--image-column", help="Image runs: the table's column of image paths, "
                                      "relative to the table (default: the recipe's)."),
@@ -26,13 +27,33 @@ def predict(
     engine: str = ENGINE,
     address: str = ADDRESS,
     num_cpus: int = NUM_CPUS,
+    explain: bool = typer.Option(False, "--explain", help="Classifiers and image models: why each prediction — "
+                                 "per-word attributions and the nearest training examples (text), a Grad-CAM "
+                                 "heatmap (images); printed, or an `explanation` JSON column with --output."),
+    text: list[str] = typer.Option(None, "--text", help="With --explain: a text to explain (repeatable), instead "
+                                   "of --input."),
 ):
     """Label every row of a file (or every image of a folder); adds pred_label, pred_score and prob_<label> columns.
 
     Example: ecomtune predict runs/demo --input reviews.csv --output predictions.csv
     Images: ecomtune predict runs/rooms --input photos/ --output predictions.csv
     Batch job: ecomtune predict runs/demo --input big.parquet --output labelled.parquet --engine ray --num-cpus 2
+    Why: ecomtune predict runs/demo --explain --text "fits well but the zip broke"   (see docs/explain.md)
     """
+    from ecomtune.errors import DataError
+
+    if explain:
+        from ecomtune.cli.explaining import predict_explained
+
+        if engine != "local" or address:
+            raise DataError("--explain runs here, one text at a time — drop --engine/--address")
+        predict_explained(run_dir, input, text, output, text_column, image_column, batch_size, device)
+        return
+    if text:
+        raise DataError("--text goes with --explain; to label texts without explanations, put them in a table "
+                        "(--input)")
+    if input is None or output is None:
+        raise DataError("give the rows to label with --input FILE and where to write them with --output FILE")
     from ecomtune.api import predict_file
 
     start = time.perf_counter()

@@ -6,6 +6,7 @@ upsampled, shows where the network looked. ViT-style backbones have no spatial f
 """
 from __future__ import annotations
 
+import threading
 from html import escape
 from pathlib import Path
 
@@ -64,8 +65,11 @@ def gradcam(network, pixels: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | No
     if module is None:
         return None
     saved: dict = {}
+    me = threading.get_ident()
 
     def hook(_, __, output):
+        if threading.get_ident() != me:  # a service's inference thread running the same network meanwhile
+            return
         fmap = output if torch.is_tensor(output) else output.last_hidden_state
         fmap.retain_grad()
         saved["fmap"] = fmap
@@ -88,10 +92,12 @@ def gradcam(network, pixels: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | No
         network.zero_grad(set_to_none=True)
 
 
-def plot_gradcam(network, split, space, pre, n: int, path: Path) -> Path | None:
-    if n == 0 or not len(split) or network is None:
+def plot_gradcam(network, split, space, pre, n: int, path: Path, rows: list[int] | None = None) -> Path | None:
+    """Grad-CAM of `n` test images spread over the split (or of the given `rows`)."""
+    if n == 0 or not len(split) or network is None or rows == []:
         return None
-    rows = np.linspace(0, len(split) - 1, min(n, len(split))).astype(int).tolist()  # spread over the classes
+    if rows is None:
+        rows = np.linspace(0, len(split) - 1, min(n, len(split))).astype(int).tolist()  # spread over the classes
     pixels = torch.stack([eval_tensor(split.paths[i], pre) for i in rows])
     result = gradcam(network, pixels)
     if result is None:
@@ -129,6 +135,12 @@ def image_sections(run_dir: Path, model, prepared, test: dict, evaluation) -> li
         sections.append(_section("The most confident mistakes",
                                  f"The {len(mistakes)} test images the model got wrong with the highest confidence "
                                  "(often a wrong or ambiguous label in the data).", "mistakes.png"))
+    if plot_gradcam(model.model, split, space, model.pre, evaluation.gradcam, folder / "mistakes_gradcam.png",
+                    rows=[i for i, _ in mistakes]):
+        sections.append(_section("Where the model looked on those mistakes (Grad-CAM)",
+                                 "The same images with the heatmap of the (wrongly) predicted class: a heatmap on the "
+                                 "background or on another object says what misled the model.",
+                                 "mistakes_gradcam.png"))
     if plot_gradcam(model.model, split, space, model.pre, evaluation.gradcam, folder / "gradcam.png"):
         sections.append(_section("Where the model looks (Grad-CAM)",
                                  "Heatmaps of the predicted class on test images spread over the split: red is "
