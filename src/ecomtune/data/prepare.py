@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
+from ecomtune.data.pii import PiiReport, scrub_columns
 from ecomtune.data.readers import read_table, resolve_path
 from ecomtune.errors import DataError
 from ecomtune.recipes.schema import DataConfig, Recipe
@@ -44,6 +45,7 @@ class PreparedData:
     space: LabelSpace
     notes: list[str] = field(default_factory=list)  # what was dropped or changed, and why
     files: dict[str, str] = field(default_factory=dict)
+    pii: dict = field(default_factory=dict)  # personal data found per kind, and the policy (`data.pii`)
 
     @property
     def sha256(self) -> str:
@@ -252,10 +254,25 @@ def _unknown(space: LabelSpace, frame: pd.DataFrame, levels: list[str], name: st
     return frame[known]
 
 
+def _scrub(frame: pd.DataFrame, data: DataConfig, report: PiiReport) -> pd.DataFrame:
+    """Personal data masked in the texts, or their rows dropped (`data.pii`), before anything is split, trained,
+    cached or written (data/pii.py says why)."""
+    frame, found = scrub_columns(frame, ["text"], data.pii)
+    report.add(found)
+    return frame
+
+
+def _pii_note(report: PiiReport, notes: list[str]) -> dict:
+    if report.rows:
+        notes.append(report.said())
+    return report.as_dict()
+
+
 def load_labelled(path: str, recipe: Recipe, levels: list[str]) -> tuple[list[str], list[tuple[str, ...]], list[str]]:
     """Texts and raw label tuples of one extra labelled file (for `evaluate --input`), cleaned like training data."""
     notes: list[str] = []
     frame, levels = _load(path, recipe.data, recipe.task, levels)
+    frame = _scrub(frame, recipe.data, PiiReport(recipe.data.pii))
     frame = _map_labels(frame, recipe.data, levels, notes)
     frame = _bad_rows(frame, recipe.data, levels, notes)
     raw = [tuple(r) for r in frame[levels].astype(str).itertuples(index=False, name=None)]
@@ -266,9 +283,11 @@ def prepare_data(recipe: Recipe) -> PreparedData:
     """Read, validate, split, sample and encode the data of a recipe. Raises DataError naming file/row/column."""
     data, notes = recipe.data, []
     seed = data.split.seed
+    pii = PiiReport(data.pii)
 
     def clean(path: str, levels):
         frame, levels = _load(path, data, recipe.task, levels)
+        frame = _scrub(frame, data, pii)
         frame = _map_labels(frame, data, levels, notes)
         frame = _bad_rows(frame, data, levels, notes)
         if data.dedupe:
@@ -310,6 +329,7 @@ def prepare_data(recipe: Recipe) -> PreparedData:
         test=_to_split("test", test, levels),
         space=space,
         notes=notes,
+        pii=_pii_note(pii, notes),
         files={k: str(resolve_path(v)) for k, v in
                (("train", data.train), ("validation", data.validation), ("test", data.test)) if v},
     )
@@ -329,6 +349,7 @@ def summarize(prepared: PreparedData) -> dict:
     out["text_chars"] = {f"p{q}": float(np.percentile(lengths, q)) for q in (5, 50, 95, 99)}
     out["text_chars"]["max"] = int(lengths.max())
     out["notes"] = list(prepared.notes)
+    out["pii"] = dict(prepared.pii)
     out["sha256"] = prepared.sha256
     return out
 

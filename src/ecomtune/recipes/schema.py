@@ -74,6 +74,10 @@ class DataConfig(_Section):
         "error", description="what to do with empty texts or labels: `error` (list them) or `drop` (skip them)"
     )
     dedupe: bool = Field(True, description="drop repeated (text, label) rows before splitting: `true` or `false`")
+    pii: Literal["mask", "drop", "keep"] = Field(
+        "mask", description="personal data in the texts (phones, e-mails, CN ID and bank-card numbers, street "
+        "addresses): `mask` (replace with [PHONE], [EMAIL], …), `drop` (leave out the rows) or `keep`; docs/privacy.md"
+    )
     split: SplitConfig = Field(default_factory=SplitConfig)
     augment: AugmentConfig | None = Field(
         None, description="add edited copies of training rows, e.g. `{fraction: 0.5, ops: [delete, swap]}`"

@@ -73,6 +73,9 @@ def check_label_space(teacher_manifest: dict, space: LabelSpace, teacher_dir: st
 
 def _transfer_texts(recipe: Recipe, prepared, notes: list[str]) -> list[str]:
     """Unlabeled texts, cleaned; texts of the test/validation (and training) rows are dropped: no leakage."""
+    import pandas as pd
+
+    from ecomtune.data.pii import scrub
     from ecomtune.data.prepare import normalize
     from ecomtune.data.readers import read_table, resolve_path
 
@@ -90,6 +93,10 @@ def _transfer_texts(recipe: Recipe, prepared, notes: list[str]) -> list[str]:
     for col in columns[1:]:
         texts = texts.str.cat(frame[col].astype(str), sep=" ")
     texts = texts.str.replace("\ufeff", "", regex=False).str.strip()
+    masked, kept, found = scrub(texts.tolist(), data.pii)  # as the labelled rows were (`data.pii`)
+    texts = pd.Series(masked, index=texts.index)[kept]
+    if found.rows:
+        notes.append(f"{found.said()} — unlabeled transfer set")
     seen = {normalize(t) for split in prepared.splits() for t in split.texts}
     keys = texts.map(normalize)
     keep = (texts.str.len() > 0) & ~keys.duplicated() & ~keys.isin(seen)
