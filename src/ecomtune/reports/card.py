@@ -8,6 +8,7 @@ import yaml
 
 from .distill import distill_intro, distill_rows
 from .formatting import cost_rows, metric, points
+from .slices import read_slices, slices_markdown
 from .summary import (
     backbone_id,
     baseline_metrics,
@@ -211,6 +212,7 @@ def write_model_card(run_dir: Path, manifest: dict, what: str | None = None, sec
         *(sections if sections is not None else [_labels_section(manifest)]),
         _data_section(manifest),
         _metrics_section(manifest),
+        slices_markdown(read_slices(run_dir)),  # slices.json, when the task wrote one
         _baseline_section(manifest),
         *(extra or []),  # a task's own Markdown sections (the text tasks' confident mistakes)
         _distill_section(manifest),

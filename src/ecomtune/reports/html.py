@@ -10,6 +10,7 @@ import yaml
 from . import plots
 from .distill import distill_intro, distill_rows
 from .formatting import cost_rows, metric, points
+from .slices import read_slices, slices_html
 from .summary import (
     backbone_id,
     baseline_metrics,
@@ -222,6 +223,7 @@ def write_report(run_dir: Path, manifest: dict, extra: list[str] | None = None) 
         _per_level(run_dir, manifest),
         _learning_curves(run_dir, manifest),
         *_confusion_and_classes(run_dir, manifest),
+        slices_html(read_slices(run_dir)),  # slices.json, when the task wrote one (reports/slices.py)
         *(extra or []),
         _distill(manifest),
         _cost(manifest),

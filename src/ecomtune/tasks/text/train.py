@@ -31,6 +31,7 @@ from ecomtune.recipes.loader import recipe_to_store
 from ecomtune.recipes.schema import Recipe
 from ecomtune.registry import task as get_task
 from ecomtune.reports import write_model_card, write_report
+from ecomtune.reports.slices import SLICES_FILE, write_slices
 from ecomtune.rundir import Manifest, RunFolder, dir_size_mb, open_recipe_run, write_manifest
 from ecomtune.tasks.text.baseline import run_baseline, warn_single_class
 from ecomtune.tasks.text.distill import DistillSet, check_teacher, prepare_distill, teacher_report
@@ -39,6 +40,7 @@ from ecomtune.tasks.text.fewshot import few_shot_fit
 from ecomtune.tasks.text.network import TextClassifier
 from ecomtune.tasks.text.predict import ExpertModel
 from ecomtune.tasks.text.profile import write_reference_profile
+from ecomtune.tasks.text.slices import check_columns, split_slices
 from ecomtune.tasks.text.weights import save_model
 from ecomtune.training import distributed
 from ecomtune.training.callbacks import CostMeter, EvaluationReporter, RichProgress, last_checkpoint
@@ -69,6 +71,7 @@ def check(recipe: Recipe) -> dict:
     """Every check that precedes loading weights (`ecomtune data check`); the data summary with the task."""
     prepared = prepare_data(recipe)
     check_threshold(recipe, prepared)
+    check_columns(recipe, prepared.test)
     summary = summarize(prepared)
     rows, chars = summary["rows"], summary["text_chars"]
     said = [f"{rows['train']} train / {rows['validation']} validation / {rows['test']} test rows   (sha256 "
@@ -110,6 +113,7 @@ def setup(recipe: Recipe, resume: bool) -> Run:
                           "give `data.validation`")
     say(f"  {len(prepared.train)} train / {len(prepared.validation)} validation / {len(prepared.test)} test rows")
     check_threshold(recipe, prepared)
+    check_columns(recipe, prepared.test)  # `evaluation.slices` names columns of the data
     resolve_backbone(recipe.model.backbone)  # an unknown backbone fails before the run folder exists
     device = resolve_device(t.device)
     distributed.init(device)
@@ -195,7 +199,9 @@ def evaluate(run: Run) -> dict:
                                       template=recipe.model.template)
     threshold = tune_threshold(expert, prepared, recipe)  # `evaluation.threshold`, applied to every metric below
     cost: dict = {}
-    metrics = {"test": _evaluate(expert, prepared.test, recipe, cost)}
+    predicted: dict = {}
+    metrics = {"test": _evaluate(expert, prepared.test, recipe, cost, predicted)}
+    slices = split_slices(recipe, prepared.test, predicted["pred"], prepared.space)  # metrics per slice
     warn_single_class(metrics["test"])  # a model that answers one label for every row learned nothing
     if recipe.evaluation.noise:
         metrics["test_noisy"] = _evaluate_noisy(expert, prepared.test, recipe)
@@ -209,7 +215,8 @@ def evaluate(run: Run) -> dict:
     if recipe.evaluation.baseline:
         say("training the TF-IDF baseline")
         baseline = run_baseline(prepared, recipe.task, recipe.language, recipe.training.seed)
-    return {"expert": expert, "threshold": threshold, "metrics": metrics, "cost": cost, "baseline": baseline}
+    return {"expert": expert, "threshold": threshold, "metrics": metrics, "cost": cost, "baseline": baseline,
+            "slices": slices}
 
 
 def save(run: Run, result: dict) -> Path:
@@ -217,6 +224,7 @@ def save(run: Run, result: dict) -> Path:
     recipe, prepared, model, trainer, run_dir = run.recipe, run.prepared, run.model, run.trainer, run.folder.path
     space, m = prepared.space, recipe.model
     save_model(run_dir, model, run.tokenizer, space)
+    write_slices(run_dir / SLICES_FILE, result["slices"])  # before the manifest, which lists it
     cost = {**result["cost"], **run.meter.summary(), **distributed.cost(run.meter.summary()),
             "trainable_params": int(sum(p.numel() for g in trainer.optimizer.param_groups for p in g["params"])),
             "total_params": int(sum(p.numel() for p in model.parameters())),
@@ -262,12 +270,15 @@ def _metrics_fn(task: str, space):
     return compute
 
 
-def _evaluate(expert: ExpertModel, split, recipe: Recipe, cost: dict) -> dict:
-    """Task metrics on a split; fills `cost` with inference latency percentiles and throughput."""
+def _evaluate(expert: ExpertModel, split, recipe: Recipe, cost: dict, predicted: dict | None = None) -> dict:
+    """Task metrics on a split; fills `cost` with inference latency percentiles and throughput (and `predicted`,
+    when given, with the predictions: `{"pred": [n, depth]}`)."""
     timings: list[float] = []
     start = time.perf_counter()
     pred, _ = expert.predict_arrays(split.texts, recipe.training.eval_batch_size, timings)
     seconds = time.perf_counter() - start
+    if predicted is not None:
+        predicted["pred"] = pred
     cost.update({"inference_batch_size": recipe.training.eval_batch_size,
                  "inference_latency_ms_p50": round(float(np.percentile(timings, 50)) * 1000, 2),
                  "inference_latency_ms_p95": round(float(np.percentile(timings, 95)) * 1000, 2),
