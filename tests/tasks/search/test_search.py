@@ -274,7 +274,10 @@ def test_manifest_reports_the_common_cost_and_the_bm25_baseline(search_run):
     manifest = json.loads((run / "manifest.json").read_text())
     cost = manifest["cost"]
     assert set(COST_FIELDS) <= set(cost) and cost["device"] == "cpu"
-    assert cost["steps"] == cost["biencoder_steps"] + cost["reranker_steps"] == 2 + 6  # 15 queries / 8; 45 pairs / 8
+    # bi-encoder: 15 queries / 8; re-ranker: 3 of 15 held out to tune its weight, 12 groups of 3 pairs, 2 a step
+    assert cost["steps"] == cost["biencoder_steps"] + cost["reranker_steps"] == 2 + 6
+    assert manifest["model"]["rerank_weight"] in [w / 10 for w in range(11)]
+    assert set(manifest["model"]["rerank_weight_validation"]) == {str(w / 10) for w in range(11)}
     assert cost["total_params"] >= cost["trainable_params"] > 0 and cost["inference_samples_per_second"] > 0
     assert cost["train_seconds"] >= cost["biencoder_train_seconds"] and cost["peak_memory_mb"] > 0
     assert manifest["baseline"]["name"] == "bm25"
@@ -292,7 +295,8 @@ def qc_recipe(tmp_path, encoder, name: str) -> dict:
     return {"name": name, "task": "search", "data": {"format": "query-classes", "queries": str(path)},
             "model": {"backbone": encoder, "max_length": 16, "query_max_length": 16, "rerank_top": 3},
             "training": {"epochs": 3, "batch_size": 4, "learning_rate": 1e-3, "mine_top": 2, "device": "cpu",
-                         "reranker": {"batch_size": 8, "negatives": 2, "epochs": 2, "learning_rate": 1e-3}},
+                         "reranker": {"batch_size": 8, "negatives": 2, "epochs": 2, "learning_rate": 1e-3,
+                                      "loss": "pointwise", "validation_queries": 0}},
             "evaluation": {"ndcg_k": [3], "recall_k": [3]}, "output": {"dir": str(tmp_path / name)}}
 
 

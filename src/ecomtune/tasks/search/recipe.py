@@ -86,14 +86,27 @@ class SearchModel(_Section):
     reranker_backbone: str | None = Field(None, description="cross-encoder backbone (default: `model.backbone`)")
     reranker_max_length: int = Field(48, ge=8, le=512, description="(query, product) pair tokens, e.g. `48`")
     rerank_top: int = Field(50, ge=2, le=1000, description="bi-encoder results the re-ranker re-scores, e.g. `50`")
+    rerank_weight: float | None = Field(
+        None, ge=0, le=1, description="share of the re-ranker in the re-ranked score (both scores standardised per "
+                                      "query): `1` = the cross-encoder alone, `0` = the bi-encoder's order, `null` "
+                                      "= tuned on validation queries, e.g. `0.5`")
 
 
 class RerankerTraining(_Section):
+    """The cross-encoder re-ranker: trained after the bi-encoder, on negatives the fine-tuned bi-encoder ranks high
+    (see tasks/search/crossencoder.py)."""
+
+    loss: Literal["listwise", "pointwise"] = Field(
+        "listwise", description="`listwise` (softmax over 1 relevant product + `negatives` mined ones) or "
+                                "`pointwise` (binary cross-entropy on gain / max gain, lowers MRR: kept to compare)")
     epochs: float = Field(1, gt=0, description="passes over the training queries, e.g. `1`")
-    batch_size: int = Field(16, ge=1, description="(query, product) pairs per step, e.g. `16`")
+    batch_size: int = Field(16, ge=1, description="(query, product) pairs per step (listwise: whole groups of "
+                                                  "1 + `negatives`, at least one), e.g. `16`")
     learning_rate: float = Field(5e-5, gt=0, lt=1, description="peak learning rate, e.g. `5e-5`")
-    negatives: int = Field(3, ge=1, le=64, description="mined negatives per query (graded by their gain), e.g. `3`")
+    negatives: int = Field(7, ge=1, le=64, description="mined negatives per query, e.g. `7`")
     max_queries: int | None = Field(None, ge=1, description="train on at most this many queries, e.g. `1000`")
+    validation_queries: int = Field(200, ge=0, description="training queries kept out of the re-ranker's training "
+                                                           "to tune `model.rerank_weight` on, e.g. `200`")
 
 
 class SearchTraining(_Section):

@@ -1,5 +1,6 @@
 """The search training recipe, top to bottom: setup (data, base encoder, its catalogue index, the baselines) ->
-train (mine hard negatives, fine-tune the bi-encoder, then the re-ranker) -> evaluate -> save the run directory.
+train (mine hard negatives, fine-tune the bi-encoder, then the re-ranker on negatives mined with the fine-tuned
+bi-encoder, and tune its weight in the fused score on validation queries) -> evaluate -> save the run directory.
 
     run/
       manifest.json               task "search", recipe, data summary, metrics {"test": ...}, baselines, cost
@@ -38,7 +39,7 @@ from ecomtune.tasks.search.biencoder import (
     mine_hard_negatives,
     train_biencoder,
 )
-from ecomtune.tasks.search.crossencoder import CrossEncoder, train_crossencoder
+from ecomtune.tasks.search.crossencoder import CrossEncoder, fuse, train_crossencoder
 from ecomtune.tasks.search.data import (
     QuerySet,
     SearchData,
@@ -46,7 +47,7 @@ from ecomtune.tasks.search.data import (
     read_any,
     to_gains,
 )
-from ecomtune.tasks.search.metrics import class_metrics, rank_metrics
+from ecomtune.tasks.search.metrics import Judgments, class_metrics, rank_metrics
 from ecomtune.tasks.search.predict import (
     BIENCODER,
     CROSSENCODER,
@@ -80,13 +81,46 @@ def score_rankings(rows: np.ndarray, queries: QuerySet, recipe: SearchRecipe, ki
     return out
 
 
-def rerank_rankings(reranker: CrossEncoder, queries: list[str], rows: np.ndarray, texts: list[str],
-                    top: int) -> np.ndarray:
-    """The top `top` of each ranking re-sorted by the cross-encoder; the rest keeps the bi-encoder's order."""
-    out = rows.copy()
-    for i, q in enumerate(queries):
-        out[i, :top] = reranker.rerank(q, rows[i, :top], texts)[1]
+def rerank_scores(reranker: CrossEncoder, queries: list[str], rows: np.ndarray, texts: list[str],
+                  top: int) -> np.ndarray:
+    """The cross-encoder's logits [q, top] of each query's first `top` rows."""
+    pairs = [(q, texts[int(r)]) for q, ranked in zip(queries, rows) for r in ranked[:top]]
+    scores = reranker.score([q for q, _ in pairs], [t for _, t in pairs], batch_size=128)
+    return scores.reshape(len(queries), top)
+
+
+def fused_rankings(rows: np.ndarray, bi_scores: np.ndarray, ce_scores: np.ndarray, weight: float) -> np.ndarray:
+    """Each ranking's first `ce_scores.shape[1]` rows re-sorted by `fuse(bi, ce, weight)` (1 = the cross-encoder
+    alone); the rest keeps the bi-encoder's order."""
+    out, top = rows.copy(), ce_scores.shape[1]
+    for i in range(len(rows)):
+        fused = ce_scores[i] if weight >= 1 else fuse(bi_scores[i, :top], ce_scores[i], weight)
+        out[i, :top] = rows[i, :top][np.argsort(-fused, kind="stable")]
     return out
+
+
+def rerank_rankings(reranker: CrossEncoder, queries: list[str], rows: np.ndarray, texts: list[str],
+                    top: int, bi_scores: np.ndarray | None = None, weight: float = 1.0) -> np.ndarray:
+    """The top `top` of each ranking re-sorted by the cross-encoder (fused with `bi_scores` when `weight` < 1)."""
+    ce = rerank_scores(reranker, queries, rows, texts, top)
+    if bi_scores is None:  # nothing to fuse with: the cross-encoder alone
+        return fused_rankings(rows, np.zeros(rows.shape, np.float32), ce, 1.0)
+    return fused_rankings(rows, bi_scores, ce, weight)
+
+
+WEIGHTS = tuple(round(w / 10, 1) for w in range(11))
+
+
+def tune_weight(rows: np.ndarray, bi_scores: np.ndarray, ce_scores: np.ndarray, judgments: list[Judgments],
+                ndcg_k: int) -> tuple[float, dict]:
+    """The weight of `WEIGHTS` whose fused rankings score the best NDCG@k + MRR on validation queries (ties: the
+    smaller weight), and every weight's (NDCG@k, MRR); weight 0 is the bi-encoder alone."""
+    table = {}
+    for w in WEIGHTS:
+        found = rank_metrics(fused_rankings(rows, bi_scores, ce_scores, w), judgments, [ndcg_k], [ndcg_k])
+        table[str(w)] = {f"ndcg@{ndcg_k}": found[f"ndcg@{ndcg_k}"], "mrr": found["mrr"]}
+    best = max(WEIGHTS, key=lambda w: (sum(table[str(w)].values()), -w))
+    return best, table
 
 
 def _latency(fn, queries: list[str], n: int = 50) -> dict[str, float]:
@@ -158,6 +192,9 @@ class _Run:
     baseline: dict | None = None
     reranker: CrossEncoder | None = None
     trained: dict = field(default_factory=dict)  # "biencoder", "reranker": what their training returned
+    vectors: np.ndarray | None = None  # the catalogue embedded by the fine-tuned bi-encoder (once it is known)
+    rerank_weight: float | None = None  # the re-ranker's share of the fused score (given or tuned)
+    rerank_tuning: dict | None = None  # validation NDCG / MRR per weight
 
     @property
     def checkpoints(self) -> Path:
@@ -217,8 +254,7 @@ def fit(run: _Run) -> None:
     say(f"mining hard negatives (top {t.mine_top} per training query)")
     start = time.perf_counter()
     train_vectors = run.encoder.encode(data.train.texts, t.eval_batch_size, query=True)
-    mine_width = max(t.mine_top, t.reranker.negatives if m.reranker else 0)
-    hard = mine_hard_negatives(train_vectors, run.index, data.train, mine_width, t.mine_skip)
+    hard = mine_hard_negatives(train_vectors, run.index, data.train, t.mine_top, t.mine_skip)
     cost["mine_seconds"] = round(time.perf_counter() - start, 1)
     cost["mined_ids_mb"] = round(hard.nbytes / 2**20, 2)
     say(f"training the bi-encoder on {len(data.train)} queries")
@@ -226,37 +262,72 @@ def fit(run: _Run) -> None:
                                                hard if t.hard_negatives else None, t, run.meter,
                                                run.checkpoints / "biencoder")
     if m.reranker:
-        rpath = resolve_backbone(m.reranker_backbone or m.backbone).path
-        run.reranker = CrossEncoder.from_pretrained(rpath, m.reranker_max_length, run.encoder.device)
-        say("training the cross-encoder re-ranker")
-        run.trained["reranker"] = train_crossencoder(run.reranker, data.texts, data.train, hard, t, run.meter,
-                                                     run.checkpoints / "reranker")
+        fit_reranker(run, resolve_backbone(m.reranker_backbone or m.backbone).path)
+
+
+def embed_catalogue(run: _Run) -> np.ndarray:
+    """The catalogue embedded by the fine-tuned bi-encoder (once: the re-ranker's mining and evaluation share it)."""
+    if run.vectors is None:
+        start = time.perf_counter()
+        run.vectors = run.encoder.encode(run.data.texts, run.recipe.training.eval_batch_size,
+                                         progress="embedding the catalogue")
+        run.cost["embed_seconds"] = round(time.perf_counter() - start, 1)
+        run.cost["embed_products_per_second"] = round(len(run.data.texts) / max(run.cost["embed_seconds"], 1e-3), 1)
+    return run.vectors
+
+
+def fit_reranker(run: _Run, backbone_path) -> None:
+    """Train the re-ranker on what it will re-rank: negatives mined from the *fine-tuned* bi-encoder's top results
+    (the base encoder's top, which the bi-encoder learnt to push down, is the wrong distribution), on training
+    queries other than `validation_queries` held out to tune `model.rerank_weight` on."""
+    import random
+
+    m, t, data = run.recipe.model, run.recipe.training, run.data
+    r = t.reranker
+    index = build_index(embed_catalogue(run), kind=m.index)
+    say(f"mining the re-ranker's negatives with the fine-tuned bi-encoder (top {max(t.mine_top, r.negatives)})")
+    vectors = run.encoder.encode(data.train.texts, t.eval_batch_size, query=True)
+    hard = mine_hard_negatives(vectors, index, data.train, max(t.mine_top, r.negatives), t.mine_skip)
+    order = random.Random(t.seed + 2).sample(range(len(data.train)), len(data.train))
+    tune = m.rerank_weight is None and r.validation_queries > 0
+    held = order[:min(r.validation_queries, len(order) // 5)] if tune else []
+    rest = order[len(held):]
+    run.reranker = CrossEncoder.from_pretrained(backbone_path, m.reranker_max_length, run.encoder.device)
+    say(f"training the cross-encoder re-ranker ({r.loss}, {len(rest[:r.max_queries or None])} queries)")
+    run.trained["reranker"] = train_crossencoder(run.reranker, data.texts, data.train, hard, t, run.meter,
+                                                 run.checkpoints / "reranker", chosen=rest[:r.max_queries or None])
+    run.rerank_weight = 1.0 if m.rerank_weight is None else m.rerank_weight
+    if held:
+        top = m.rerank_top
+        scores, rows = index.search(vectors[held], max(top, _depth(run.recipe)))
+        ce = rerank_scores(run.reranker, [data.train.texts[i] for i in held], rows, data.texts, top)
+        run.rerank_weight, run.rerank_tuning = tune_weight(rows, scores, ce, [data.train.judged(i) for i in held],
+                                                           run.recipe.evaluation.ndcg_k[0])
+        say(f"  re-ranker weight {run.rerank_weight} (validation on {len(held)} queries: "
+            f"{run.rerank_tuning[str(run.rerank_weight)]})")
 
 
 def evaluate(run: _Run) -> dict:
     """Embed the catalogue with the fine-tuned encoder and rank every test query over it (then re-rank the top
     with the re-ranker); returns the metrics and the catalogue vectors."""
     m, t, data, cost, encoder = run.recipe.model, run.recipe.training, run.data, run.cost, run.encoder
-    start = time.perf_counter()
-    vectors = encoder.encode(data.texts, t.eval_batch_size, progress="embedding the catalogue")
-    cost["embed_seconds"] = round(time.perf_counter() - start, 1)
-    cost["embed_products_per_second"] = round(len(data.texts) / max(cost["embed_seconds"], 1e-3), 1)
+    vectors = embed_catalogue(run)
     start = time.perf_counter()
     index = build_index(vectors, kind=m.index)
     cost["index_build_seconds"] = round(time.perf_counter() - start, 3)
     say("evaluating on the test queries")
     start = time.perf_counter()
-    rows = index.search(encoder.encode(data.test.texts, t.eval_batch_size, query=True), _depth(run.recipe))[1]
+    depth = max(_depth(run.recipe), m.rerank_top if run.reranker is not None else 0)
+    scores, rows = index.search(encoder.encode(data.test.texts, t.eval_batch_size, query=True), depth)
     cost["inference_samples_per_second"] = round(len(data.test) / (time.perf_counter() - start), 1)
     test = score_rankings(rows, data.test, run.recipe, data.kind)
     if run.reranker is not None:
-        top = min(m.rerank_top, rows.shape[1])
         start = time.perf_counter()
-        reranked = rerank_rankings(run.reranker, data.test.texts, rows, data.texts, top)
+        ce = rerank_scores(run.reranker, data.test.texts, rows, data.texts, m.rerank_top)
         cost["rerank_seconds_per_query"] = round((time.perf_counter() - start) / max(1, len(data.test)), 4)
-        for key, value in score_rankings(reranked, data.test, run.recipe, data.kind).items():
-            if key not in ("queries", "queries_skipped"):
-                test[f"rerank_{key}"] = value
+        for prefix, weight in (("rerank_", run.rerank_weight), ("rerank_alone_", 1.0)):
+            found = score_rankings(fused_rankings(rows, scores, ce, weight), data.test, run.recipe, data.kind)
+            test.update({f"{prefix}{k}": v for k, v in found.items() if k not in ("queries", "queries_skipped")})
     return {"metrics": {"test": test}, "vectors": vectors}
 
 
@@ -269,13 +340,15 @@ def save(run: _Run, result: dict) -> Path:
     if reranker is not None:
         reranker.save(run_dir / CROSSENCODER)
     write_catalogue(run_dir, data.ids, data.texts, result["vectors"])
-    engine = SearchEngine(run.encoder, data.ids, data.texts, result["vectors"], m.index, reranker, m.rerank_top)
+    engine = SearchEngine(run.encoder, data.ids, data.texts, result["vectors"], m.index, reranker, m.rerank_top,
+                          rerank_weight=run.rerank_weight if run.rerank_weight is not None else 1.0)
     engine.search("warm up", k=10)
     cost = _cost(run, engine)
     history = {"biencoder": run.trained["biencoder"]["history"],
                "reranker": run.trained["reranker"]["history"] if reranker is not None else None}
     model = {**m.model_dump(mode="json"), "biencoder": BIENCODER,
-             "crossencoder": CROSSENCODER if reranker is not None else None, "dim": run.encoder.dim}
+             "crossencoder": CROSSENCODER if reranker is not None else None, "dim": run.encoder.dim,
+             "rerank_weight": run.rerank_weight, "rerank_weight_validation": run.rerank_tuning}
     catalogue = {"file": "catalogue.jsonl", "embeddings": "embeddings.safetensors", "products": len(data.ids)}
     manifest = Manifest(
         name=recipe.name, task="search", language=recipe.language, description=recipe.description,
@@ -334,12 +407,13 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
         queries, kind = load_search_data(recipe.data).test, recipe.data.format
     else:
         queries, kind = _judged_file(engine, recipe, data), "judgments"
-    depth = _depth(recipe)
-    rows = engine.ranked_rows(engine.embed_queries(queries.texts), depth)[1]
+    depth = max(_depth(recipe), engine.rerank_top if engine.reranker is not None else 0)
+    scores, rows = engine.ranked_rows(engine.embed_queries(queries.texts), depth)
     out = score_rankings(rows, queries, recipe, kind)
     if engine.reranker is not None:
         top = min(engine.rerank_top, rows.shape[1])
-        reranked = rerank_rankings(engine.reranker, queries.texts, rows, engine.texts, top)
+        reranked = rerank_rankings(engine.reranker, queries.texts, rows, engine.texts, top, scores,
+                                   engine.rerank_weight)
         for key, value in score_rankings(reranked, queries, recipe, kind).items():
             if key not in ("queries", "queries_skipped"):
                 out[f"rerank_{key}"] = value
