@@ -93,6 +93,14 @@ def _faiss():
     return faiss
 
 
+def search_each(index, requests: list[tuple[np.ndarray, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(scores, rows) for each (query vector, depth) of `requests`, from ONE search at the largest depth: the
+    service's index worker answers every request queued while it last searched with one matrix product."""
+    depth = max(d for _, d in requests)
+    scores, rows = index.search(np.stack([np.asarray(v, np.float32) for v, _ in requests]), depth)
+    return [(scores[i, :d], rows[i, :d]) for i, (_, d) in enumerate(requests)]
+
+
 def build_index(vectors, kind: str = "exact", **options):
     """An index of `kind` (`exact`, `faiss-flat`, `faiss-hnsw`) holding `vectors`."""
     array = _as_matrix(vectors)

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from ecomtune.errors import DataError, EcomtuneError, RunDirError
-from ecomtune.retrieval.index import build_index
+from ecomtune.retrieval.index import build_index, search_each
 from ecomtune.rundir import loading, open_manifest
 from ecomtune.tasks.recommend import item_text
 from ecomtune.tasks.recommend.batching import left_pad
@@ -118,9 +118,17 @@ class Recommender:
         """Top-k (internal position, score) per history, with history items left out."""
         vectors = self.user_vectors(histories, profiles) if vectors is None else vectors
         extra = max((len(h) for h in histories), default=0) if exclude_history else 0
-        scores, rows = self.index.search(vectors, k + extra)
+        return self.picks(histories, zip(*self.index.search(vectors, k + extra)), k, exclude_history)
+
+    def depth(self, history: np.ndarray, k: int, exclude_history: bool = True) -> int:
+        """How many index results a user needs so that `k` remain once the history is left out."""
+        return k + (len(history) if exclude_history else 0)
+
+    def picks(self, histories: list[np.ndarray], found, k: int = 10,
+              exclude_history: bool = True) -> list[list[tuple[int, float]]]:
+        """Top-k (internal position, score) per history from its index results `found` ((scores, rows) each)."""
         out = []
-        for h, s, r in zip(histories, scores, rows):
+        for h, (s, r) in zip(histories, found):
             seen = set(h.tolist()) if exclude_history else set()
             picks = [(int(p) + 1, float(v)) for p, v in zip(r, s) if p >= 0 and int(p) + 1 not in seen]
             out.append(picks[:k])
@@ -193,6 +201,10 @@ class Recommender:
         parts = [k.partition(self.PROFILE_SEP) for k in keys]
         return list(self.user_vectors([self.positions(h.split(), strict=False) for h, _, _ in parts],
                                       [p or None for _, _, p in parts]))
+
+    def serve_lookup(self, requests: list[tuple[np.ndarray, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The index worker's call: (scores, rows) per (user vector, depth), one index search for all."""
+        return search_each(self.index, requests)
 
     def warmup(self, bucket_size: int = 32) -> None:
         first = self.item_ids[1:3]

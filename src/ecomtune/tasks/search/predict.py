@@ -5,8 +5,9 @@
     engine.search(["red heels", "black watch"], k=5, rerank=True)     # cross-encoder re-scores the top N
     engine.add_products(["new-1"], ["Roadster Men Navy Blue Shirt"])  # embedded and searchable, no retraining
 
-In the service, `serve_batch` embeds micro-batches of queries (the LRU cache keeps recent query vectors) and the
-router searches the index with them.
+In the service, `serve_batch` embeds micro-batches of queries (the LRU cache keeps recent query vectors) and
+`serve_lookup` searches the index with the vectors of every request queued meanwhile, in one search; `hits` turns
+a ranking into the response rows.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from ecomtune.errors import EcomtuneError, RunDirError
-from ecomtune.retrieval.index import build_index
+from ecomtune.retrieval.index import build_index, search_each
 from ecomtune.rundir import loading, open_manifest
 from ecomtune.tasks.search.biencoder import BiEncoder
 from ecomtune.tasks.search.crossencoder import CrossEncoder
@@ -56,12 +57,13 @@ class SearchEngine:
 
     def __init__(self, encoder: BiEncoder, ids: list[str], texts: list[str], vectors: np.ndarray,
                  index: str = "exact", reranker: CrossEncoder | None = None, rerank_top: int = 50,
-                 batch_size: int = 128, manifest: dict | None = None):
+                 batch_size: int = 128, manifest: dict | None = None, rerank_weight: float = 1.0):
         self.encoder = encoder
         self.ids, self.texts = list(ids), list(texts)
         self.index_kind = index
         self.reranker = reranker
         self.rerank_top = rerank_top
+        self.rerank_weight = rerank_weight  # the cross-encoder's share of the fused score (runs before it: 1)
         self.batch_size = batch_size
         self.manifest = manifest or {}
         self._row_of = {pid: i for i, pid in enumerate(self.ids)}
@@ -86,8 +88,9 @@ class SearchEngine:
             if (run_dir / CROSSENCODER).is_dir():
                 reranker = CrossEncoder.from_pretrained(run_dir / CROSSENCODER, m["reranker_max_length"], dev)
             ids, texts, vectors = read_catalogue(run_dir)
+        weight = m.get("rerank_weight")
         engine = cls(encoder, ids, texts, vectors, m.get("index", "exact"), reranker, m.get("rerank_top", 50),
-                     manifest=manifest)
+                     manifest=manifest, rerank_weight=1.0 if weight is None else float(weight))
         engine.run_dir = run_dir
         return engine
 
@@ -97,7 +100,7 @@ class SearchEngine:
 
     def search(self, queries: list[str] | str, k: int = 10, rerank: bool = False) -> list[list[dict]]:
         """Top `k` products per query as {"id", "text", "score"}; `rerank` re-scores the top N with the
-        cross-encoder (scores are then its logits)."""
+        cross-encoder (scores are then its logits, or with `rerank_weight` < 1 the fused, standardised score)."""
         single = isinstance(queries, str)
         queries = [queries] if single else list(queries)
         if not queries:
@@ -113,18 +116,29 @@ class SearchEngine:
         if rerank and self.reranker is None:
             raise EcomtuneError("this run has no re-ranker (trained with `model.reranker: false`) — search without "
                                 "rerank, or train with `model.reranker: true`")
-        depth = max(k, self.rerank_top) if rerank else k
-        scores, rows = self.ranked_rows(vectors, depth)
+        scores, rows = self.ranked_rows(vectors, self.depth(k, rerank))
+        return self.hits(scores, rows, k, rerank, queries)
+
+    def depth(self, k: int, rerank: bool = False) -> int:
+        """How many results a query needs from the index: `k`, or the re-ranker's top N."""
+        return max(k, self.rerank_top) if rerank else k
+
+    def hits(self, scores, rows, k: int, rerank: bool = False, queries: list[str] | None = None) -> list[list[dict]]:
+        """Rankings (one row of catalogue rows per query, with their scores) -> the top `k` as {"id", "text",
+        "score"}, re-ranked first with `rerank`."""
         out = []
         for i, (s, r) in enumerate(zip(scores, rows)):
             if rerank:
-                s, r = self.reranker.rerank(queries[i], r, self.texts)
+                s, r = self.reranker.rerank(queries[i], r, self.texts, s, self.rerank_weight)
             out.append([{"id": self.ids[int(j)], "text": self.texts[int(j)], "score": round(float(v), 5)}
                         for v, j in zip(s[:k], r[:k])])
         return out
 
     def ranked_rows(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, rows = self.index.search(np.asarray(vectors, np.float32), k)
+        return self.ranked_rows_valid(*self.index.search(np.asarray(vectors, np.float32), k))
+
+    @staticmethod
+    def ranked_rows_valid(scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         valid = rows >= 0  # faiss pads with -1 when fewer than k vectors exist
         if not valid.all():
             return np.where(valid, scores, -np.inf), np.where(valid, rows, 0)
@@ -154,6 +168,11 @@ class SearchEngine:
     def serve_batch(self, texts: list[str], bucket_size: int = 8) -> list[np.ndarray]:
         """The micro-batcher's call: one query embedding each."""
         return list(self.encode(texts))
+
+    def serve_lookup(self, requests: list[tuple[np.ndarray, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The index worker's call: (scores, rows) per (query vector, depth), one index search for all."""
+        found = search_each(self.index, requests)
+        return [self.ranked_rows_valid(s, r) for s, r in found]
 
     def predict(self, queries: list[str], k: int = 10, batch_size: int | None = None,
                 rerank: bool = False) -> list[list[dict]]:
