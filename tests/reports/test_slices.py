@@ -144,3 +144,47 @@ def test_run_directory_report_and_evaluate_carry_the_slices(sliced_run):
     again = json.loads((tmp / "eval" / "metrics.slices.json").read_text(encoding="utf-8"))
     assert sum(r["n"] for r in again["slicings"]["category"]) == 240
     assert "slices" not in json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_search_slices_score_each_query_length_with_rank_metrics():
+    from ecomtune.tasks.search.metrics import Judgments
+    from ecomtune.tasks.search.recipe import SearchEvaluation
+    from ecomtune.tasks.search.slices import search_slices
+    from ecomtune.tasks.search.tables import QuerySet
+
+    texts = ["dress"] * 40 + ["long red summer dress with pockets"] * 40 + ["红色连衣裙"] * 10 + ["no judged product"]
+    judged = [Judgments(np.array([i]), np.array([1.0])) for i in range(90)] + [Judgments(np.array([0]), np.array([0.0]))]
+    rows = np.array([[i, 99] for i in range(40)] + [[99, i] for i in range(40, 80)]  # long queries: 2nd place
+                    + [[i, 99] for i in range(80, 90)] + [[0, 99]])
+    queries = QuerySet(texts, [j.rows for j in judged], [1.0] * len(texts), lambda i, r: judged[i].gain_of(r),
+                       lambda i: judged[i])
+    recipe = type("R", (), {"evaluation": SearchEvaluation(ndcg_k=[10], recall_k=[10])})()
+    report = search_slices(recipe, queries, rows)
+    assert report["metric"] == "ndcg@10"
+    assert sum(r["n"] for r in report["slicings"]["length"]) == 90  # the query without a relevant product is out
+    language = {r["slice"]: r for r in report["slicings"]["language"]}
+    assert language["zh"]["n"] == 10 and language["zh"]["value"] == 1.0 and not language["zh"]["flagged"]
+    longest = report["slicings"]["length"][-1]
+    assert longest["slice"].startswith(">") or longest["slice"].endswith("words")
+    assert longest["metrics"]["mrr"] == 0.5 and longest["flagged"]  # second place: MRR 0.5, NDCG 0.63
+
+
+def test_recommend_run_writes_slices_by_history_length_and_popularity(tmp_path):
+    import ecomtune
+    from tests.tasks.recommend.conftest import rec_recipe, toy_items, toy_sequences
+
+    (tmp_path / "seqs.txt").write_text("".join(f"u{u} {' '.join(s)}\n" for u, s in enumerate(toy_sequences())))
+    toy_items().to_csv(tmp_path / "items.csv", index=False)
+    toy = {"sequences": tmp_path / "seqs.txt", "items": tmp_path / "items.csv", "dir": tmp_path}
+    recipe = rec_recipe(toy, {"type": "sasrec"}, epochs=2, evaluate_every=1)
+    recipe["evaluation"] = {"ks": [1, 5, 10], "metric": "ndcg@10", "min_slice_size": 10}
+    run_dir = ecomtune.train(recipe)
+    report = json.loads((run_dir / "slices.json").read_text(encoding="utf-8"))
+    assert report["metric"] == "ndcg@10" and report["min_size"] == 10
+    assert list(report["slicings"]) == ["history_length", "popularity"]
+    assert sum(r["n"] for r in report["slicings"]["history_length"]) == 240
+    assert all(r["slice"].endswith(("items", "interactions")) for rs in report["slicings"].values() for r in rs)
+    assert "slices.json" in json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["files"]
+    assert "## Slices" in (run_dir / "README.md").read_text(encoding="utf-8")
+    again = ecomtune.evaluate(run_dir, device="cpu")["slices"]  # `ecomtune evaluate RUN`: the same view
+    assert again["slicings"]["popularity"] == report["slicings"]["popularity"]

@@ -293,14 +293,19 @@ class ThresholdConfig(_Section):
         return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
-class SliceOptions(_Section):
-    """Metrics per slice (reports/slices.py): every task's `evaluation` section carries these keys."""
+class SliceThresholds(_Section):
+    """When a slice is flagged (reports/slices.py): every task's `evaluation` section carries these keys."""
 
-    slices: list[str] = Field(default_factory=list, description="columns to report metrics per value of (besides "
-                              "text length and language), e.g. `[category]`")
     slice_gap: float = Field(5.0, gt=0, description="flag slices more than this many points below the overall "
                              "figure, e.g. `5.0`")
     min_slice_size: int = Field(30, ge=1, description="smaller slices are reported but never flagged, e.g. `30`")
+
+
+class SliceOptions(SliceThresholds):
+    """Slices by the data's own columns too, for the tasks whose examples are rows of a table."""
+
+    slices: list[str] = Field(default_factory=list, description="columns to report metrics per value of (besides "
+                              "text length and language), e.g. `[category]`")
 
 
 class EvaluationConfig(SliceOptions):

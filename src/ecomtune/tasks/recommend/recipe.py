@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from ecomtune.recipes.schema import OutputConfig, _Section, run_name
+from ecomtune.recipes.schema import OutputConfig, SliceThresholds, _Section, run_name
 
 
 class RecommendData(_Section):
@@ -118,7 +118,7 @@ class RecommendTraining(_Section):
     seed: int = Field(42, description="seed of initialisation and batch order, e.g. `42`")
 
 
-class RecommendEvaluation(_Section):
+class RecommendEvaluation(SliceThresholds):  # + slice_gap, min_slice_size (tasks/*/slices.py)
     ks: list[int] = Field([5, 10, 20], description="cut-offs of HR@K and NDCG@K, e.g. `[5, 10, 20]`")
     metric: str = Field("ndcg@10", description="validation metric for early stopping, e.g. `ndcg@10` or `hr@10`")
     exclude_history: bool = Field(True, description="never rank items the user already has: `true` or `false`")

@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ecomtune.recipes.schema import OutputConfig, _Section, run_name
+from ecomtune.recipes.schema import OutputConfig, SliceThresholds, _Section, run_name
 
 
 class SearchData(_Section):
@@ -142,7 +142,7 @@ class SearchTraining(_Section):
         return self
 
 
-class SearchEvaluation(_Section):
+class SearchEvaluation(SliceThresholds):  # + slice_gap, min_slice_size (tasks/*/slices.py)
     ndcg_k: list[int] = Field([10], min_length=1, description="cut-offs of NDCG, e.g. `[10]`")
     recall_k: list[int] = Field([10, 100], min_length=1, description="cut-offs of Recall, e.g. `[10, 100]`")
     baselines: bool = Field(True, description="also score BM25 and the un-tuned bi-encoder: `true` or `false`")
