@@ -23,6 +23,7 @@ from ecomtune.console import say
 from ecomtune.errors import RecipeError, RunDirError
 from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
 from ecomtune.retrieval.ranking import ranking_metrics, target_ranks
+from ecomtune.reports.slices import SLICES_FILE, write_slices
 from ecomtune.rundir import (
     Manifest,
     RunFolder,
@@ -36,6 +37,7 @@ from ecomtune.tasks.recommend.batching import left_pad
 from ecomtune.tasks.recommend.data import RecData, Split, load_data
 from ecomtune.tasks.recommend.models import build
 from ecomtune.tasks.recommend.recipe import RecommendRecipe
+from ecomtune.tasks.recommend.slices import recommend_slices
 from ecomtune.training import distributed
 from ecomtune.training.device import resolve_device
 from ecomtune.training.listeners import report_evaluation
@@ -293,6 +295,7 @@ def evaluate(run: _Run) -> dict:
                                  profiles=run.profiles)
     eval_seconds = time.perf_counter() - tic
     metrics = {"test": test, "validation_best": run.state["best"]}
+    slices = recommend_slices(recipe, data, data.test, ranks)  # by history length and target popularity
     if len(data.cold):
         cold_rows = np.flatnonzero(np.isin(data.test.targets, data.cold))
         metrics["test_cold"] = ranking_metrics(ranks[cold_rows], recipe.evaluation.ks)
@@ -302,7 +305,7 @@ def evaluate(run: _Run) -> dict:
     say("  test " + ", ".join(f"{k} {test[k]:.4f} (most-popular {popular['metrics']['test'][k]:.4f})"
                               for k in shown))
     return {"metrics": metrics, "baseline": popular, "eval_seconds": eval_seconds,
-            "trainable_params": trainable_params}
+            "trainable_params": trainable_params, "slices": slices}
 
 
 def save(run: _Run, result: dict) -> Path:
@@ -328,6 +331,7 @@ def save(run: _Run, result: dict) -> Path:
         metrics=result["metrics"], cost=cost, baseline=result["baseline"], history=run.state["history"],
         extra={"model": model.config, "protocol": PROTOCOL})
     (run_dir / "best.safetensors").unlink(missing_ok=True)
+    write_slices(run_dir / SLICES_FILE, result["slices"])
     write_manifest(run_dir, manifest)
     _write_card_and_plot(run_dir, manifest.to_dict())
     shutil.rmtree(run.checkpoints, ignore_errors=True)
@@ -447,6 +451,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     if len(loaded.cold):
         cold_rows = np.flatnonzero(np.isin(loaded.test.targets, loaded.cold))
         metrics["cold"] = ranking_metrics(ranks[cold_rows], recipe.evaluation.ks)
+    metrics["slices"] = recommend_slices(recipe, loaded, loaded.test, ranks)
     metrics["rows"] = metrics.pop("cases")
     return metrics
 

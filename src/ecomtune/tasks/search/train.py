@@ -26,6 +26,7 @@ from ecomtune.console import say
 from ecomtune.errors import DataError
 from ecomtune.recipes.loader import recipe_of_run, recipe_to_store
 from ecomtune.retrieval.index import build_index
+from ecomtune.reports.slices import SLICES_FILE, write_slices
 from ecomtune.rundir import (
     Manifest,
     RunFolder,
@@ -55,6 +56,7 @@ from ecomtune.tasks.search.predict import (
     write_catalogue,
 )
 from ecomtune.tasks.search.recipe import SearchRecipe
+from ecomtune.tasks.search.slices import search_slices
 from ecomtune.training.loop import CHECKPOINTS
 from ecomtune.training.meter import Meter
 
@@ -328,7 +330,8 @@ def evaluate(run: _Run) -> dict:
         for prefix, weight in (("rerank_", run.rerank_weight), ("rerank_alone_", 1.0)):
             found = score_rankings(fused_rankings(rows, scores, ce, weight), data.test, run.recipe, data.kind)
             test.update({f"{prefix}{k}": v for k, v in found.items() if k not in ("queries", "queries_skipped")})
-    return {"metrics": {"test": test}, "vectors": vectors}
+    slices = search_slices(run.recipe, data.test, rows)  # NDCG per query length and language (the bi-encoder's)
+    return {"metrics": {"test": test}, "vectors": vectors, "slices": slices}
 
 
 def save(run: _Run, result: dict) -> Path:
@@ -355,6 +358,7 @@ def save(run: _Run, result: dict) -> Path:
         backbone=run.backbone, recipe=recipe_to_store(recipe, run.folder.final),
         data={"format": data.kind, **data.info}, metrics=result["metrics"], cost=cost, baseline=run.baseline,
         history=history, extra={"model": model, "catalogue": catalogue, "baselines": run.baselines or None})
+    write_slices(run_dir / SLICES_FILE, result["slices"])
     write_manifest(run_dir, manifest)
     _model_card(run_dir, manifest.to_dict())
     shutil.rmtree(run.checkpoints, ignore_errors=True)
@@ -417,6 +421,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
         for key, value in score_rankings(reranked, queries, recipe, kind).items():
             if key not in ("queries", "queries_skipped"):
                 out[f"rerank_{key}"] = value
+    out["slices"] = search_slices(recipe, queries, rows)
     out["rows"] = float(len(queries))
     out["rows_with_unknown_labels"] = 0.0
     return out
