@@ -188,3 +188,36 @@ def test_recommend_run_writes_slices_by_history_length_and_popularity(tmp_path):
     assert "## Slices" in (run_dir / "README.md").read_text(encoding="utf-8")
     again = ecomtune.evaluate(run_dir, device="cpu")["slices"]  # `ecomtune evaluate RUN`: the same view
     assert again["slicings"]["popularity"] == report["slicings"]["popularity"]
+
+
+def test_image_run_slices_by_a_table_column(tmp_path):
+    import pandas as pd
+
+    import ecomtune
+    from tests.tasks.image_classify.conftest import (
+        image_recipe,
+        save_tiny_resnet,
+        toy_photos,
+    )
+
+    photos = toy_photos(tmp_path / "photos")
+    rows = [{"path": f"photos/{d.name}/{f.name}", "label": d.name, "shade": "odd" if i % 2 else "even"}
+            for d in sorted(photos.iterdir()) for i, f in enumerate(sorted(d.iterdir()))]
+    pd.DataFrame(rows).to_csv(tmp_path / "photos.csv", index=False)
+    backbone = save_tiny_resnet(tmp_path / "resnet")
+    recipe = image_recipe(tmp_path / "photos.csv", backbone, tmp_path / "run")
+    recipe["training"]["epochs"] = 1
+    recipe["evaluation"].update(baseline=False, slices=["colour"])
+    with pytest.raises(RecipeError, match=r"column 'colour' is not in .*photos.csv — columns present: path, label, "
+                                          r"shade"):
+        ecomtune.train(recipe)
+    recipe["evaluation"]["slices"] = ["shade"]
+    run_dir = ecomtune.train(recipe)
+    report = json.loads((run_dir / "slices.json").read_text(encoding="utf-8"))
+    assert list(report["slicings"]) == ["shade"]  # images: no text length, no language
+    assert {r["slice"] for r in report["slicings"]["shade"]} == {"odd", "even"}
+    assert sum(r["n"] for r in report["slicings"]["shade"]) == json.loads(
+        (run_dir / "manifest.json").read_text(encoding="utf-8"))["data"]["rows"]["test"]
+    assert "<h2>Slices</h2>" in (run_dir / "report.html").read_text(encoding="utf-8")
+    again = ecomtune.evaluate(run_dir, tmp_path / "photos.csv", device="cpu")["slices"]
+    assert sum(r["n"] for r in again["slicings"]["shade"]) == len(rows)
