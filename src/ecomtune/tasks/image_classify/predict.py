@@ -160,6 +160,11 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     paths, rows, unknown = labelled_images(recipe, model.space, data)
     pred, _ = model.predict_arrays(paths, batch_size)
     metrics = metrics_module(model.space).compute(model.space.encode(rows), pred, model.space)
+    from ecomtune.tasks.image_classify.slices import image_slices
+
+    slices = image_slices(recipe, paths, model.space.encode(rows), pred, model.space, data)
+    if slices:
+        metrics["slices"] = slices
     metrics["rows"] = len(paths)
     metrics["rows_with_unknown_labels"] = unknown
     return metrics

@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 from ecomtune.recipes.schema import (
     AdapterConfig,
     OutputConfig,
+    SliceOptions,
     TrainingConfig,
     _Section,
     run_name,
@@ -120,7 +121,7 @@ class ImageModelConfig(_Section):
         None, description="LoRA on a ViT-style backbone (its attention projections), e.g. `{method: lora, r: 8}`")
 
 
-class ImageEvaluation(_Section):
+class ImageEvaluation(SliceOptions):  # + slices, slice_gap, min_slice_size (image_classify/slices.py)
     metric: Literal["accuracy", "macro_f1"] = Field("macro_f1", description="validation metric for best-model "
                                                                             "selection: `accuracy` or `macro_f1`")
     baseline: bool = Field(True, description="also fit frozen backbone features + logistic regression: `true` or "

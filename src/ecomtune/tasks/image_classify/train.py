@@ -33,6 +33,7 @@ from ecomtune.methods.losses import recipe_loss
 from ecomtune.methods.unfreeze import GradualUnfreeze
 from ecomtune.recipes.loader import recipe_to_store
 from ecomtune.reports import write_model_card, write_report
+from ecomtune.reports.slices import SLICES_FILE, write_slices
 from ecomtune.rundir import (
     Manifest,
     RunFolder,
@@ -53,6 +54,7 @@ from ecomtune.tasks.image_classify.images import Preprocess, eval_tensor, train_
 from ecomtune.tasks.image_classify.network import ImageClassifier
 from ecomtune.tasks.image_classify.predict import ImageModel, metrics_module
 from ecomtune.tasks.image_classify.recipe import ImageRecipe
+from ecomtune.tasks.image_classify.slices import check_columns, image_slices
 from ecomtune.tasks.image_classify.weights import save_network
 from ecomtune.tasks.taxonomy.model import decode
 from ecomtune.training.callbacks import CostMeter, RichProgress, last_checkpoint
@@ -139,6 +141,7 @@ def setup(recipe: ImageRecipe, resume: bool) -> Run:
     set_seed(t.seed)
     say("checking images")
     prepared = prepare_images(recipe)
+    check_columns(recipe)  # `evaluation.slices` names columns of the tables
     for note in prepared.notes:
         say(f"  note: {note}")
     say(f"  {len(prepared.train)} train / {len(prepared.validation)} validation / {len(prepared.test)} test images")
@@ -291,7 +294,8 @@ def evaluate(run: Run) -> dict:
     if recipe.evaluation.baseline:
         say("fitting the baseline: frozen backbone features + logistic regression")
         baseline = run_baseline(prepared, recipe)
-    return {"model": model, "metrics": metrics, "cost": cost, "baseline": baseline, "test": test}
+    slices = image_slices(recipe, prepared.test.paths, prepared.test.labels, test["pred"], prepared.space)
+    return {"model": model, "metrics": metrics, "cost": cost, "baseline": baseline, "test": test, "slices": slices}
 
 
 def save(run: Run, result: dict) -> Path:
@@ -323,6 +327,8 @@ def save(run: Run, result: dict) -> Path:
         history=[h for h in trainer.state.log_history if "train_runtime" not in h],
         extra={k: v for k, v in extra.items() if v is not None}).to_dict()
     sections = image_sections(run_dir, result["model"], prepared, result["test"], recipe.evaluation)
+    if result["slices"]:  # by the recipe's `evaluation.slices` columns
+        write_slices(run_dir / SLICES_FILE, result["slices"])
     write_manifest(run_dir, manifest)
     write_report(run_dir, manifest, extra=sections)
     write_model_card(run_dir, manifest, usage=USAGE, pipeline_tag="image-classification")
