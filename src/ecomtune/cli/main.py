@@ -42,6 +42,7 @@ def _register() -> None:
         tasks,
         train,
         tune,
+        ui,
     )
 
 

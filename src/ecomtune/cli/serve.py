@@ -39,6 +39,10 @@ def serve(
     device: str = DEVICE,
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (uvicorn access log)."),
+    ui: bool = typer.Option(False, "--ui", help="Mount the web console at /ui: runs, comparison, try it, drift "
+                            "monitor (docs/console.md)."),
+    ui_runs: list[Path] = typer.Option(None, "--ui-runs", help="With --ui: also list the runs under this folder "
+                                       "(repeatable)."),
 ):
     """Serve models over HTTP: POST /v1/classify, /v1/taxonomy, /v1/recommend, /v1/search, /v1/image; GET
     /v1/models, /v1/monitor, /readyz, /metrics.
@@ -75,9 +79,14 @@ def serve(
                 f"{settings.bucket_size}" if settings.batching else "no batching")
         console.print(f"  {mode}; cache {settings.cache_size or 'off'}; "
                       f"API key {'required' if settings.api_key else 'off'}")
+        if ui:
+            console.print(f"  web console: {url}/ui")
 
     def ready(state) -> None:
         console.print(f"[bold cyan]ecomtune[/] ready: {', '.join(m.ref for m in state.registry)} — Ctrl+C stops")
 
-    run_service(run_dirs, settings, log_level=log_level, access_log=access_log, announce=announce, on_ready=ready)
+    if ui_runs and not ui:
+        raise ServeError("--ui-runs lists runs in the web console — add --ui")
+    run_service(run_dirs, settings, log_level=log_level, access_log=access_log, announce=announce, on_ready=ready,
+                ui=ui, ui_runs=ui_runs or [])
     console.print("[bold cyan]ecomtune[/] stopped")

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from ecomtune.deploy.serve.guards import ApiKeyMiddleware, BodyLimitMiddleware, clip, error_response
+from ecomtune.deploy.serve.guards import OPEN_PATHS, ApiKeyMiddleware, BodyLimitMiddleware, clip, error_response
 from ecomtune.deploy.serve.metrics import MetricsMiddleware
 from ecomtune.deploy.serve.openapi import app_schema
 from ecomtune.deploy.serve.registry import plan
@@ -66,10 +66,12 @@ async def _internal_error(request: Request, exc: Exception):
 
 def create_app(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | None = None, *,
                on_ready: Callable[[ServingState], None] | None = None,
-               on_failure: Callable[[BaseException], None] | None = None) -> FastAPI:
+               on_failure: Callable[[BaseException], None] | None = None, ui: bool = False,
+               ui_runs: Sequence[str | Path] = ()) -> FastAPI:
     """The service for `run_dirs` (each `RUN_DIR`, `NAME=RUN_DIR` or `NAME@VERSION=RUN_DIR`).
 
     `on_ready(state)` runs once every model is warm; `on_failure(exc)` if loading fails (the CLI stops then).
+    `ui` mounts the web console at /ui (routers/console.py), listing the served runs and those under `ui_runs`.
     """
     settings = settings if isinstance(settings, ServeSettings) else ServeSettings.build(settings)
     state = ServingState(plan(list(run_dirs)), settings, on_ready=on_ready, on_failure=on_failure)
@@ -91,7 +93,10 @@ def create_app(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | 
     # the last added runs first: count every answer, then the key, then the size, all before the body is parsed
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if settings.api_key:
-        app.add_middleware(ApiKeyMiddleware, key=settings.api_key)
+        from ecomtune.deploy.serve.routers.console import OPEN as CONSOLE_PAGES
+
+        app.add_middleware(ApiKeyMiddleware, key=settings.api_key,
+                           open_paths=OPEN_PATHS | (CONSOLE_PAGES if ui else frozenset()))
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
@@ -99,6 +104,10 @@ def create_app(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | 
     routers = {t.router: t for _, t in tasks().items()}  # one per endpoint: tasks may share one (classify, multitask)
     for router in (health.router, *(t.part("router") for t in routers.values()), models.router, monitor.router):
         app.include_router(router)
+    if ui:
+        from ecomtune.deploy.serve.routers import console
+
+        console.mount(app, [Path(p) for p in ui_runs])
     refs = sorted({s.name for s in state.registry.specs} | {s.ref for s in state.registry.specs})
 
     def openapi() -> dict:

@@ -41,12 +41,13 @@ class ApiKeyMiddleware:
     """401 unless the request sends the key (X-API-Key or Authorization: Bearer) — before the body is read, so an
     unauthenticated client learns nothing about what it sent; every path but `OPEN_PATHS` needs it, docs included."""
 
-    def __init__(self, app: ASGIApp, key: str):
+    def __init__(self, app: ASGIApp, key: str, open_paths: frozenset[str] = OPEN_PATHS):
         self.app = app
         self.key = key.encode()
+        self.open_paths = open_paths  # OPEN_PATHS, plus the console's page shells when it is mounted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
             return await self.app(scope, receive, send)
         given = _given_key(Headers(scope=scope))
         # headers arrive latin-1 decoded: compare the raw bytes the client sent (timing-safe)

@@ -64,12 +64,13 @@ class _Server(uvicorn.Server):
 def serve(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | None = None, *,
           log_level: str = "warning", access_log: bool = False,
           announce: Callable[[str, list], None] | None = None,
-          on_ready: Callable | None = None) -> None:
+          on_ready: Callable | None = None, ui: bool = False, ui_runs: Sequence[str | Path] = ()) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests finish first, and the process is done within
     `settings.shutdown_timeout_s` of the signal (plus about a second). On return, the objects alive are frozen
     out of garbage collection (`gc.freeze`), so the interpreter exits at once.
 
-    `announce(url, specs)` is called once the port is bound (the CLI prints it). Raises `ServeError` when the
+    `announce(url, specs)` is called once the port is bound (the CLI prints it); `ui` mounts the web console at
+    /ui (with the runs under `ui_runs` listed too). Raises `ServeError` when the
     settings, a run directory or the port are bad, or when loading a model fails.
     """
     from ecomtune.deploy.serve.app import create_app
@@ -83,7 +84,7 @@ def serve(run_dirs: Sequence[str | Path], settings: ServeSettings | dict | None 
         if server is not None:
             server.should_exit = True
 
-    app = create_app(run_dirs, settings, on_ready=on_ready, on_failure=on_failure)
+    app = create_app(run_dirs, settings, on_ready=on_ready, on_failure=on_failure, ui=ui, ui_runs=ui_runs)
     sock = bind(settings.host, settings.port)
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on",
                             timeout_graceful_shutdown=settings.shutdown_timeout_s)
