@@ -33,6 +33,9 @@ class PredictRequest(BaseModel):
 
     model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
     texts: list[str] = Field(..., description="One or more texts (limits: this schema, from the server's settings).")
+    explain: bool = Field(False, description="Add each prediction's `explanation`: per-word attributions for its "
+                                             "label (integrated gradients, or occlusion on compressed runs); at most "
+                                             "16 texts per explained request (docs/explain.md).")
 
 
 def text_problem(text: str, settings: ServeSettings, noun: str = "text", blank_ok: bool = False) -> str | None:
@@ -70,6 +73,25 @@ def check_texts(texts: list[str], settings: ServeSettings, field: str = "texts",
     reject(problems)
 
 
+class TextExplanation(BaseModel):
+    """Why a text got its label (`"explain": true`): one score per word, largest |score| = 1; positive words
+    pushed towards `target`, negative ones away."""
+
+    method: Literal["integrated_gradients", "occlusion"]
+    target: str = Field(description="The label explained: the prediction's (taxonomy: its finest level; "
+                                    "multitask: the first head's).")
+    tokens: list[str] = Field(description="The words of the text as the model read it (word pieces merged).")
+    scores: list[float] = Field(description="One per token, in -1..1.")
+
+
+class ImageExplanation(BaseModel):
+    """Where an image model looked (`"explain": true`): the Grad-CAM heatmap of the predicted class."""
+
+    method: Literal["grad_cam"]
+    target: str = Field(description="The label explained (the finest level's).")
+    heatmap_png: str = Field(description="Base64 PNG: the centre crop the model read, the heatmap blended over it.")
+
+
 class LabelPrediction(BaseModel):
     """Task `classify`: the most probable label, its probability, and every label's probability."""
 
@@ -77,6 +99,8 @@ class LabelPrediction(BaseModel):
     score: float
     probs: dict[str, float]
     cached: bool = Field(description="Served from the prediction cache.")
+    explanation: TextExplanation | ImageExplanation | None = Field(
+        None, description="Only when the request asked for it (`explain`).")
 
 
 class HeadsPrediction(BaseModel):
@@ -86,6 +110,7 @@ class HeadsPrediction(BaseModel):
     scores: dict[str, float]
     probs: dict[str, dict[str, float]]
     cached: bool
+    explanation: TextExplanation | None = Field(None, description="Only when the request asked for it (`explain`).")
 
 
 class PathPrediction(BaseModel):
@@ -96,6 +121,8 @@ class PathPrediction(BaseModel):
     score: float
     level_scores: dict[str, float]
     cached: bool
+    explanation: TextExplanation | ImageExplanation | None = Field(
+        None, description="Only when the request asked for it (`explain`).")
 
 
 class _Served(BaseModel):
@@ -122,6 +149,8 @@ class ImageRequest(BaseModel):
     model: str | None = Field(None, description="`name` (latest version) or `name@version`; see GET /v1/models.")
     images: list[str] = Field(..., description="One or more images (JPEG, PNG, WebP, BMP, GIF, TIFF), each "
                                                "base64-encoded; a `data:image/…;base64,` prefix is allowed.")
+    explain: bool = Field(False, description="Add each prediction's `explanation`: the Grad-CAM heatmap of its "
+                                             "label as a base64 PNG (docs/explain.md).")
 
 
 class ImageResponse(_Served):

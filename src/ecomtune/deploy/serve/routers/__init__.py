@@ -2,12 +2,16 @@
 `health`; the classifiers' shared prediction step is here."""
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import HTTPException, status
 
 from ecomtune.deploy.serve.guards import clip
 from ecomtune.deploy.serve.registry import ServedModel
 from ecomtune.deploy.serve.service import ServingState
 from ecomtune.registry import task
+
+MAX_EXPLAINED = 16  # texts per explained request: each costs tens of predictions (docs/explain.md)
 
 
 def failed(what: str, served: ServedModel, exc: Exception) -> HTTPException:
@@ -16,13 +20,40 @@ def failed(what: str, served: ServedModel, exc: Exception) -> HTTPException:
                          f"{what} failed on {served.ref}: {type(exc).__name__}: {clip(str(exc), 200)}")
 
 
-async def predict_described(state: ServingState, served: ServedModel, texts: list[str]) -> list[dict]:
-    """The task's own description of each prediction (as `ExpertModel.predict`) plus `cached`; 500 on failure."""
+async def predict_described(state: ServingState, served: ServedModel, texts: list[str],
+                            explain: bool = False) -> list[dict]:
+    """The task's own description of each prediction (as `ExpertModel.predict`) plus `cached` (and `explanation`
+    when asked); 500 on failure."""
+    if explain and len(texts) > MAX_EXPLAINED:
+        from ecomtune.deploy.serve.schemas import reject
+
+        why = f"{len(texts)} texts with `explain`, at most {MAX_EXPLAINED} per request — split them, or leave it out"
+        reject([(("texts",), why)])
     try:
         result = await state.predict(served, texts)
     except Exception as exc:  # the worker survives; the client gets the reason
         raise failed("inference", served, exc) from exc
     describe = task(served.task).module("model").describe
     space = served.model.space
-    return [{**describe(pred.tolist(), [p.tolist() for p in probs], space), "cached": cached}
+    rows = [{**describe(pred.tolist(), [p.tolist() for p in probs], space), "cached": cached}
             for (pred, probs), cached in zip(result.results, result.cached)]
+    if explain:
+        for row, explanation in zip(rows, await explain_texts(served, texts, result.results)):
+            row["explanation"] = explanation
+    return rows
+
+
+async def explain_texts(served: ServedModel, texts: list[str], results: list) -> list[dict]:
+    """Attributions for the labels just predicted (cached or not). They are computed here, off the micro-batcher,
+    and never cached: the prediction cache holds prediction rows only, so an explained request always gets its
+    explanation, and a plain one never pays for one."""
+    from ecomtune.tasks.text.explain import explain_texts as attribute
+    from ecomtune.tasks.text.explain import explained_level
+
+    level = explained_level(served.model)
+    targets = [int(pred[level]) for pred, _ in results]
+    try:
+        explained = await asyncio.to_thread(attribute, served.model, list(texts), "auto", targets)
+    except Exception as exc:  # e.g. captum not installed: the client gets the reason
+        raise failed("explanation", served, exc) from exc
+    return [e.to_dict() for e in explained]

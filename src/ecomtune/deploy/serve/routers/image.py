@@ -35,12 +35,14 @@ BODY = {"requestBody": {"required": True, "content": {
     UPLOAD: {"schema": {"type": "object", "required": ["files"], "additionalProperties": False, "properties": {
         "files": {"type": "array", "items": {"type": "string", "format": "binary"},
                   "description": "One or more image files."},
-        "model": {"type": "string", "description": "`name` or `name@version` (optional when one model fits)."}}}}}}}
+        "model": {"type": "string", "description": "`name` or `name@version` (optional when one model fits)."},
+        "explain": {"type": "string", "enum": ["true", "false"],
+                    "description": "`true`: add each prediction's Grad-CAM `explanation`."}}}}}}}
 RESPONSES = {**ERRORS, 415: {"model": ErrorResponse, "description": "Neither JSON nor a multipart upload"}}
 
 
-def _json(raw: bytes) -> tuple[str, list[tuple[str, bytes | None]], str | None, list]:
-    """(field, [(name, bytes or None when not base64)], model, problems) of a JSON body."""
+def _json(raw: bytes) -> tuple[str, list[tuple[str, bytes | None]], str | None, list, bool]:
+    """(field, [(name, bytes or None when not base64)], model, problems, explain) of a JSON body."""
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -61,14 +63,17 @@ def _json(raw: bytes) -> tuple[str, list[tuple[str, bytes | None]], str | None, 
         except ValueError as exc:  # binascii.Error, or characters outside ASCII
             items.append(("", None))
             problems.append((("images", i), f"not valid base64 ({exc}) — send each image's bytes base64-encoded"))
-    return "images", items, body.model, problems
+    return "images", items, body.model, problems, body.explain
 
 
-async def _form(request: Request) -> tuple[str, list[tuple[str, bytes | None]], str | None, list]:
-    """(field, [(file name, bytes)], model, problems) of a multipart upload."""
+async def _form(request: Request) -> tuple[str, list[tuple[str, bytes | None]], str | None, list, bool]:
+    """(field, [(file name, bytes)], model, problems, explain) of a multipart upload."""
     async with request.form() as form:
-        problems = [((key,), "unknown field — send `files` (one or more) and optionally `model`")
-                    for key in dict.fromkeys(form.keys()) if key not in ("files", "model")]
+        problems = [((key,), "unknown field — send `files` (one or more) and optionally `model` and `explain`")
+                    for key in dict.fromkeys(form.keys()) if key not in ("files", "model", "explain")]
+        explain = form.getlist("explain")
+        if explain not in ([], ["true"], ["false"]):
+            problems.append((("explain",), "send `explain` once, as the text `true` or `false`"))
         models = form.getlist("model")
         model = models[0] if len(models) == 1 and isinstance(models[0], str) else None
         if models and model is None:
@@ -81,7 +86,7 @@ async def _form(request: Request) -> tuple[str, list[tuple[str, bytes | None]], 
                 items.append(("", None))
             else:
                 items.append((clip(f.filename or "", 60), await f.read()))
-    return "files", items, model, problems
+    return "files", items, model, problems, explain == ["true"]
 
 
 def _decode(field: str, items: list[tuple[str, bytes | None]], problems: list, settings, draft: int) -> list:
@@ -117,14 +122,15 @@ def _decode(field: str, items: list[tuple[str, bytes | None]], problems: list, s
     return images
 
 
-@router.post("/v1/image", response_model=ImageResponse, responses=RESPONSES, openapi_extra=BODY)
+@router.post("/v1/image", response_model=ImageResponse, responses=RESPONSES, openapi_extra=BODY,
+             response_model_exclude_none=True)  # `explanation` only when asked
 async def image(request: Request, state: ServingState = Depends(ready_state)) -> ImageResponse:
     """Label images with an `image-classify` model: a label, score and probabilities (or a taxonomy path) each."""
     kind = request.headers.get("content-type", "").lower()
     if kind.startswith(UPLOAD):
-        field, items, model, problems = await _form(request)
+        field, items, model, problems, explain = await _form(request)
     elif not kind or "json" in kind.split(";")[0]:
-        field, items, model, problems = _json(await request.body())
+        field, items, model, problems, explain = _json(await request.body())
     else:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"content type {clip(kind, 60)} — send "
                             f"{UPLOAD} (field `files`) or application/json ({{\"images\": [base64, …]}})")
@@ -140,6 +146,16 @@ async def image(request: Request, state: ServingState = Depends(ready_state)) ->
     from ecomtune.tasks.image_classify.predict import describe
 
     rows = [describe(pred.tolist(), [p.tolist() for p in probs], served.model.space) for pred, probs in result.results]
+    if explain:  # computed here, never cached: a cached prediction row carries no explanation
+        from ecomtune.tasks.image_classify.explain import explain_images
+
+        try:
+            explained = await asyncio.to_thread(explain_images, served.model, images)
+        except Exception as exc:  # e.g. an ONNX copy: the client gets the reason
+            raise failed("explanation", served, exc) from exc
+        for row, e in zip(rows, explained):
+            row["explanation"] = {"method": e["method"], "target": e["target"],
+                                  "heatmap_png": base64.b64encode(e["png"]).decode()}
     item = PathPrediction if served.model.space.depth > 1 else LabelPrediction
     return ImageResponse(model=served.name, version=served.version, task=served.task,
                          predictions=[item(**row, cached=c) for row, c in zip(rows, result.cached)])
