@@ -221,3 +221,20 @@ def test_image_run_slices_by_a_table_column(tmp_path):
     assert "<h2>Slices</h2>" in (run_dir / "report.html").read_text(encoding="utf-8")
     again = ecomtune.evaluate(run_dir, tmp_path / "photos.csv", device="cpu")["slices"]
     assert sum(r["n"] for r in again["slicings"]["shade"]) == len(rows)
+
+
+def test_generate_run_slices_rouge_by_input_length_and_language(tiny_chat_lm, tmp_path):
+    import ecomtune
+    from tests.tasks.generate.conftest import generate_recipe
+
+    recipe = generate_recipe(tmp_path, tiny_chat_lm, training={"epochs": 1}, evaluation={"baselines": []})
+    run_dir = ecomtune.train(recipe)
+    report = json.loads((run_dir / "slices.json").read_text(encoding="utf-8"))
+    assert report["metric"] == "rouge-l" and list(report["slicings"]) == ["length", "language"]
+    assert [r["slice"] for r in report["slicings"]["language"]] == ["zh"] and report["slicings"]["language"][0][
+        "n"] == 8
+    for row in report["slicings"]["length"]:  # ROUGE-L is in points already: the gap is the difference
+        assert row["slice"].endswith("characters")
+        assert row["gap"] == pytest.approx(row["value"] - report["overall"], abs=0.06)
+    assert "## Slices" in (run_dir / "README.md").read_text(encoding="utf-8")
+    assert ecomtune.evaluate(run_dir, device="cpu")["slices"]["slicings"]["language"][0]["n"] == 8
