@@ -53,4 +53,9 @@ def evaluation_of(generator, data: str | Path | None = None) -> dict:
     recipe = recipe_of_run(generator.run_dir, generator.manifest, need_data=data is None)
     test = read_pairs(str(data), recipe.data) if data is not None else scored_rows(load_splits(recipe.data).test,
                                                                                   recipe)
-    return score(generator.generate(test.inputs), test, recipe, generator.vocabulary)
+    from ecomtune.tasks.generate.slices import generation_slices
+
+    texts = generator.generate(test.inputs)
+    out = score(texts, test, recipe, generator.vocabulary)
+    out["slices"] = generation_slices(recipe, test.inputs, texts, test.outputs)
+    return out

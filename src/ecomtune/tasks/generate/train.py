@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ecomtune.console import say
 from ecomtune.recipes.loader import recipe_to_store
+from ecomtune.reports.slices import SLICES_FILE, write_slices
 from ecomtune.rundir import (
     Manifest,
     RunFolder,
@@ -44,6 +45,7 @@ from ecomtune.tasks.generate.evaluate import (
 )
 from ecomtune.tasks.generate.model import LanguageModel, load_causal_lm
 from ecomtune.tasks.generate.recipe import GenerateRecipe
+from ecomtune.tasks.generate.slices import generation_slices
 from ecomtune.training.loop import CHECKPOINTS
 from ecomtune.training.meter import Meter
 
@@ -172,6 +174,7 @@ def evaluate(run: _Run) -> dict:
     run.cost.update({"eval_seconds": cost["seconds"], "generate_tokens_per_second": cost["new_tokens_per_second"],
                      "inference_samples_per_second": round(len(test) / max(cost["seconds"], 1e-3), 3)})
     metrics = {"test": score(texts, test, recipe, vocab)}
+    slices = generation_slices(recipe, test.inputs, texts, test.outputs)  # ROUGE-L by input length, language
     samples = [{"input": s, "reference": r, "output": o} for s, r, o in zip(test.inputs, test.outputs, texts)]
     found: dict = {}
     if "retrieval" in e.baselines:
@@ -183,7 +186,7 @@ def evaluate(run: _Run) -> dict:
         found["untuned"], texts = _untuned(run, test, vocab)
         for row, text in zip(samples, texts):
             row["untuned"] = text
-    return {"metrics": metrics, "baselines": found, "samples": samples, "vocab": vocab}
+    return {"metrics": metrics, "baselines": found, "samples": samples, "vocab": vocab, "slices": slices}
 
 
 def _untuned(run: _Run, test: Pairs, vocab) -> tuple[dict, list[str]]:
@@ -234,6 +237,7 @@ def save(run: _Run, result: dict) -> Path:
         extra={"model": model, "generation": recipe.generation.model_dump(mode="json"),
                "baselines": result["baselines"] or None,
                "vocabulary": VOCABULARY if result["vocab"] is not None else None, "samples": SAMPLES})
+    write_slices(run_dir / SLICES_FILE, result["slices"])
     write_manifest(run_dir, manifest)
     _model_card(run_dir, manifest.to_dict())
     shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ecomtune.console import say
 from ecomtune.recipes.loader import recipe_to_store
+from ecomtune.reports.slices import SLICES_FILE, write_slices
 from ecomtune.rundir import (
     Manifest,
     dir_size_mb,
@@ -33,6 +34,7 @@ from ecomtune.rundir import (
 from ecomtune.tasks.generate.data import Pairs, encode_pairs
 from ecomtune.tasks.generate.metrics import corpus_scores
 from ecomtune.tasks.generate.model import LanguageModel, load_causal_lm
+from ecomtune.tasks.generate.slices import generation_slices
 from ecomtune.tasks.qa.answer import supported
 from ecomtune.tasks.qa.context import QAContext
 from ecomtune.tasks.qa.evaluate import (
@@ -137,6 +139,7 @@ def train(recipe, resume: bool = False) -> Path:
     texts = [next(generated) if g else recipe.context.refusal for g in gate]
     refs = scored.outputs
     test_metrics = answer_metrics(texts, refs, gate, recipe)
+    slices = generation_slices(recipe, list(test["question"]), texts, refs)  # by question length, language
     # the same questions asked of ANOTHER product's Q&A: nothing there supports an answer, the gate should refuse
     other = _other_products(test_index, test)
     test_metrics["refusal_rate_other_product"] = round(float(np.mean([not supported(i, threshold) for i in other])), 4)
@@ -186,6 +189,7 @@ def train(recipe, resume: bool = False) -> Path:
                "generation": recipe.generation.model_dump(mode="json"), "context": {
                    **recipe.context.model_dump(mode="json"), "threshold": threshold},
                "knowledge": KNOWLEDGE, "samples": SAMPLES, "baselines": baselines})
+    write_slices(run_dir / SLICES_FILE, slices)
     write_manifest(run_dir, manifest)
     _model_card(run_dir, manifest.to_dict())
     shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
