@@ -211,6 +211,8 @@ def test_image_run_slices_by_a_table_column(tmp_path):
     with pytest.raises(RecipeError, match=r"column 'colour' is not in .*photos.csv — columns present: path, label, "
                                           r"shade"):
         ecomtune.train(recipe)
+    with pytest.raises(RecipeError, match="column 'colour'"):  # `ecomtune data check` says it too
+        ecomtune.check_data(recipe)
     recipe["evaluation"]["slices"] = ["shade"]
     run_dir = ecomtune.train(recipe)
     report = json.loads((run_dir / "slices.json").read_text(encoding="utf-8"))
