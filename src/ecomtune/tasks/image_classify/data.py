@@ -260,7 +260,10 @@ def summarize(prepared: PreparedImages) -> dict:
 
 def check(recipe) -> dict:
     """`ecomtune data check`: every image check and the split, before any weights load."""
+    from ecomtune.tasks.image_classify.slices import check_columns
+
     prepared = prepare_images(recipe)
+    check_columns(recipe)  # `evaluation.slices` names columns of the tables
     summary = summarize(prepared)
     rows, img = summary["rows"], prepared.checked
     said = [(f"{rows['train']} train / {rows['validation']} validation / {rows['test']} test images   (sha256 "
