@@ -18,6 +18,7 @@ from ecomtune.reports.slices import (
     length_slices,
     slices_html,
     slices_markdown,
+    text_length,
 )
 from ecomtune.tasks.classify.metrics import compute, headline
 from tests.conftest import classify_recipe, toy_reviews
@@ -43,6 +44,8 @@ def test_length_buckets_are_quartiles_with_readable_names():
     assert labels.count("≤ 25 words") == 25 and labels.count("> 75 words") == 25
     assert set(bucket_slices([4] * 10, "words")) == {"≤ 4 words"}  # one length: one bucket, never an empty one
     assert length_slices(["很好", "这件衣服很好看物流也快"] * 5)[1].endswith("characters")  # Chinese: characters
+    assert text_length("I love 小米 phones", "words") == 5  # a Han character is a word in a mixed data set
+    assert text_length("这件 衣服", "characters") == 4
     assert column_slices(["Dresses", None, float("nan"), " ", "Tops"]) == \
         ["Dresses", "(missing)", "(missing)", "(missing)", "Tops"]
 
@@ -81,7 +84,7 @@ def test_gaps_flags_and_min_size():
                            "accuracy", threshold=5.0, min_size=5)
     assert [r["slice"] for _, r in flagged(small)] == ["C", "B"]
     html, md = slices_html(report), slices_markdown(report)
-    assert "<h2>Slices</h2>" in html and "Column category = B" in html and "too small to flag" in html
+    assert "<h2>Slices</h2>" in html and "Column category: B — accuracy 0.500" in html and "too small to flag" in html
     assert md.startswith("## Slices") and "| B | 40 | 0.500 |" in md
 
 

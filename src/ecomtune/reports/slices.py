@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
@@ -62,10 +63,14 @@ def language_slices(texts: Sequence[str]) -> list[str]:
 
 # --- length -----------------------------------------------------------------------------------------------------
 
+_WORDS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
 def text_length(text: str, unit: str) -> int:
-    """Words (whitespace tokens) or characters (for Chinese, which has no spaces; whitespace not counted)."""
+    """Words or characters (for Chinese, which has no spaces; whitespace not counted). A Han character counts as a
+    word, so a Chinese review in a mostly English data set is not one long "word"."""
     text = str(text)
-    return len(text.split()) if unit == "words" else sum(not c.isspace() for c in text)
+    return len(_WORDS.findall(text)) if unit == "words" else sum(not c.isspace() for c in text)
 
 
 def length_unit(texts: Sequence[str]) -> str:
@@ -192,7 +197,7 @@ def slice_label(name: str) -> str:
 
 
 def flag_sentence(name: str, row: dict, metric: str) -> str:
-    return (f"{slice_label(name).replace('`', '')} = {row['slice']}: {metric} {row['value']:.3f} "
+    return (f"{slice_label(name).replace('`', '')}: {row['slice']} — {metric} {row['value']:.3f} "
             f"({row['gap']:+.1f} points, n={row['n']})")
 
 
