@@ -25,8 +25,23 @@ def check(recipe: str = typer.Argument(..., help="A recipe YAML file or a preset
         console.print(_balance(level, info))
     for line in said[1:]:
         console.print(line)
+    privacy = _privacy(summary)
+    if privacy:
+        console.print(privacy)
     for note in summary.get("notes", []):
-        console.print(f"[yellow]note:[/] {note}")
+        if note != privacy:
+            console.print(f"[yellow]note:[/] {note}")
+
+
+def _privacy(summary: dict) -> str | None:
+    """The personal data found per kind and what `data.pii` does with it (docs/privacy.md); None for a task that
+    reads no text (image-classify, ID-only recommendation data)."""
+    from ecomtune.data.pii import PiiReport
+
+    found = summary.get("pii")
+    if not found or not found.get("scanned"):
+        return None
+    return PiiReport(found["policy"], dict(found["counts"]), found["rows"], found["scanned"]).said()
 
 
 def _balance(level: str, info: dict) -> Table:

@@ -12,7 +12,8 @@ from tests.tasks.qa.conftest import toy_qa, write_jsonl
 def test_read_qa_normalises_columns_and_labels(qa_jsonl):
     frame, dropped = read_qa(qa_jsonl)
     assert list(frame.columns) == ["row", "product", "question", "answer", "kind", "label"]
-    assert len(frame) == 120 and dropped == {"dropped": 0, "problems": {}}
+    assert len(frame) == 120 and dropped["dropped"] == 0 and dropped["problems"] == {}
+    assert dropped["pii"]["rows"] == 0 and dropped["pii"]["scanned"] == 120
     yes_no = frame[frame["kind"] == "yes/no"]
     assert set(yes_no["label"]) == {"yes", "no"}
     assert (frame.loc[frame["kind"] == "open", "label"] == "").all()

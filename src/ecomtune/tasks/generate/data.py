@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
+from ecomtune.data.pii import PiiReport, scrub_columns
 from ecomtune.data.readers import read_table, resolve_path
 from ecomtune.errors import DataError
 from ecomtune.tasks.generate.recipe import GenerateData, GenerateModel
@@ -37,8 +39,9 @@ class GenerateSplits:
     info: dict = field(default_factory=dict)
 
 
-def read_pairs(path: str, data: GenerateData) -> Pairs:
-    """The table's (input, output) columns as strings; empty cells are an error naming the row, or dropped."""
+def read_pairs(path: str, data: GenerateData, pii: PiiReport | None = None) -> Pairs:
+    """The table's (input, output) columns as strings; empty cells are an error naming the row, or dropped;
+    personal data masked or its rows dropped (`data.pii`, counted in `pii`) before any prompt is built."""
     frame = read_table(resolve_path(path))
     for column, key in ((data.input_column, "data.input_column"), (data.output_column, "data.output_column")):
         if column not in frame.columns:
@@ -54,6 +57,10 @@ def read_pairs(path: str, data: GenerateData) -> Pairs:
             raise DataError(f"{path}: row {first + 1}, column `{column}` is empty ({int(empty.sum())} such rows) — "
                             "fill them or set `data.bad_rows: drop`")
         inputs, outputs = inputs[~empty], outputs[~empty]
+    both, found = scrub_columns(pd.DataFrame({"input": inputs, "output": outputs}), ["input", "output"], data.pii)
+    inputs, outputs = both["input"], both["output"]
+    if pii is not None:
+        pii.add(found)
     if data.attributes:
         from ecomtune.tasks.generate.attributes import parse_attributes
 
@@ -69,9 +76,10 @@ def read_pairs(path: str, data: GenerateData) -> Pairs:
 
 def load_splits(data: GenerateData) -> GenerateSplits:
     """Train and test pairs: `test_path`, else `data.test` rows (count or fraction) held out at random."""
-    pairs = read_pairs(data.path, data)
+    pii = PiiReport(data.pii)
+    pairs = read_pairs(data.path, data, pii)
     if data.test_path:
-        train, test = pairs, read_pairs(data.test_path, data)
+        train, test = pairs, read_pairs(data.test_path, data, pii)
     else:
         n_test = int(data.test) if data.test >= 1 else round(data.test * len(pairs))
         if not 1 <= n_test < len(pairs):
@@ -80,7 +88,7 @@ def load_splits(data: GenerateData) -> GenerateSplits:
         train, test = pairs.take(sorted(order[n_test:])), pairs.take(sorted(order[:n_test]))
     if data.max_rows and len(train) > data.max_rows:
         train = train.take(range(data.max_rows))
-    info = {"path": data.path, "rows": {"train": len(train), "test": len(test)}}
+    info = {"path": data.path, "rows": {"train": len(train), "test": len(test)}, "pii": pii.as_dict()}
     return GenerateSplits(train, test, info)
 
 

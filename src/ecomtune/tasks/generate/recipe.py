@@ -35,6 +35,9 @@ class GenerateData(_Section):
     key_separator: str = Field("#", min_length=1, description="attributes: between key and value, e.g. `#`")
     test: float = Field(200, gt=0, description="held-out test rows: a count (`200`) or a fraction (`0.2`)")
     max_rows: int | None = Field(None, ge=2, description="use at most this many training rows, e.g. `500`")
+    pii: Literal["mask", "drop", "keep"] = Field("mask", description="personal data in inputs and outputs (phones, "
+                                                 "e-mails, CN ID and bank-card numbers, addresses): `mask`, `drop` "
+                                                 "(leave out the rows) or `keep`; docs/privacy.md")
     bad_rows: Literal["error", "drop"] = Field("error", description="rows with an empty input or output: `error` "
                                                                     "(name them) or `drop`")
     seed: int = Field(42, description="seed of the split, e.g. `42`")

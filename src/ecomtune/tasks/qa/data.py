@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ecomtune.data.pii import scrub_columns
 from ecomtune.data.readers import read_table, resolve_path, table_format
 from ecomtune.errors import DataError
 
@@ -53,13 +54,15 @@ def where(fmt: str, index: int) -> str:
 def read_qa(path: str | Path, product_column: str = "asin", question_column: str = "question",
             answer_column: str = "answer", kind_column: str | None = "questionType",
             label_column: str | None = "answerType", yes_no_kind: str = "yes/no",
-            labels: dict[str, str] | None = None, bad_rows: str = "error") -> tuple[pd.DataFrame, dict]:
+            labels: dict[str, str] | None = None, bad_rows: str = "error",
+            pii: str = "mask") -> tuple[pd.DataFrame, dict]:
     """The normalised Q&A frame (see the module docstring) and what was dropped.
 
     `kind_column=None`: every question is open. `label_column=None`: no yes/no labels. `labels` maps the label
     column's values to "yes" / "no" / "" (does not say); the default reads the Amazon `Y` / `N` / `?`. A row with an
     empty product, question or answer, or a yes/no label outside `labels`, is a DataError naming its row and column
-    (`bad_rows: "error"`), or is dropped and counted (`bad_rows: "drop"`).
+    (`bad_rows: "error"`), or is dropped and counted (`bad_rows: "drop"`). Personal data in questions and answers
+    is masked, or its rows dropped, or kept (`pii`: "mask" / "drop" / "keep"; counted in `pii` of the info).
     """
     if bad_rows not in BAD_ROWS:
         raise DataError(f"`bad_rows` must be one of {', '.join(BAD_ROWS)}, got {bad_rows!r} — set `bad_rows: drop` "
@@ -110,7 +113,9 @@ def read_qa(path: str | Path, product_column: str = "asin", question_column: str
     out = pd.DataFrame({"row": np.arange(len(frame)), "product": text[product_column].to_numpy(),
                         "question": text[question_column].to_numpy(), "answer": text[answer_column].to_numpy(),
                         "kind": np.where(kind, "yes/no", OPEN), "label": label})
-    return out[keep].reset_index(drop=True), {"dropped": int((~keep).sum()), "problems": problems}
+    out, found = scrub_columns(out[keep], ["question", "answer"], pii)
+    return out.reset_index(drop=True), {"dropped": len(frame) - len(out), "problems": problems,
+                                        "pii": found.as_dict()}
 
 
 def split_products(frame: pd.DataFrame, test: float = 0.2, seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -138,9 +143,10 @@ def describe(frame: pd.DataFrame) -> dict:
             "majority_share": round(max(yes, len(labelled) - yes) / len(labelled), 4) if len(labelled) else None}
 
 
-def load_qa(path: str | Path, test: float = 0.2, seed: int = 42, bad_rows: str = "error", **columns) -> QAData:
+def load_qa(path: str | Path, test: float = 0.2, seed: int = 42, bad_rows: str = "error", pii: str = "mask",
+            **columns) -> QAData:
     """Read, validate and split by product; `columns` are `read_qa`'s column / label arguments."""
-    frame, dropped = read_qa(path, bad_rows=bad_rows, **columns)
+    frame, dropped = read_qa(path, bad_rows=bad_rows, pii=pii, **columns)
     if frame.empty:
         raise DataError(f"{path}: no usable Q&A rows" + (f" ({dropped['dropped']} dropped)" if dropped["dropped"]
                                                          else "") + " — check the column names and the file")

@@ -19,7 +19,7 @@ from ecomtune.tasks.qa.recipe import QARecipe
 
 def read(recipe: QARecipe):
     d = recipe.data
-    return load_qa(d.path, d.test, d.seed, d.bad_rows, product_column=d.product_column,
+    return load_qa(d.path, d.test, d.seed, d.bad_rows, d.pii, product_column=d.product_column,
                    question_column=d.question_column, answer_column=d.answer_column, kind_column=d.kind_column,
                    label_column=d.label_column)
 

@@ -36,6 +36,9 @@ class QAData(_Section):
     label_column: str | None = Field("answerType", description="yes/no labels `Y`/`N`/`?` (null: none)")
     test: float = Field(0.2, gt=0, lt=1, description="share of PRODUCTS held out, e.g. `0.2`")
     bad_rows: Literal["error", "drop"] = Field("error", description="empty cells: `error` (name them) or `drop`")
+    pii: Literal["mask", "drop", "keep"] = Field("mask", description="personal data in questions and answers (phones, "
+                                                 "e-mails, CN ID and bank-card numbers, addresses): `mask`, `drop` "
+                                                 "(leave out the rows) or `keep`; docs/privacy.md")
     seed: int = Field(42, description="seed of the product split, e.g. `42`")
 
 

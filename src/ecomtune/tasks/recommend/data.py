@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecomtune.data.pii import PiiReport, scrub
 from ecomtune.data.readers import read_lines, read_table, resolve_path
 from ecomtune.errors import DataError
 from ecomtune.tasks.recommend.recipe import RecommendData
@@ -51,6 +52,7 @@ class RecData:
     cold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # held-out item ids
     user_texts: list[str] | None = None  # aligned with user_ids ("" = no profile), when `data.users` is set
     notes: list[str] = field(default_factory=list)
+    pii: dict = field(default_factory=dict)  # personal data found per kind in item / user texts (`data.pii`)
 
     @property
     def n_items(self) -> int:
@@ -250,7 +252,25 @@ def load_data(cfg: RecommendData, need_text: bool) -> RecData:
                             f"({cfg.user_id_column!r}) must hold the same user ids as the interactions")
         if missing:
             data.notes.append(f"{missing} of {len(data.user_texts)} users have no profile text (they get none)")
+    _scrub(data, cfg.pii)
     return data
+
+
+def _scrub(data: RecData, policy: str) -> None:
+    """Personal data in item and user texts masked (`data.pii: mask`); under `drop` a user profile holding some is
+    left out (the user keeps no profile text) and item texts are masked: an item cannot leave the catalogue its
+    histories name."""
+    report = PiiReport(policy)
+    if data.item_texts is not None:
+        data.item_texts, _, found = scrub(data.item_texts, "keep" if policy == "keep" else "mask")
+        report.add(found)
+    if data.user_texts is not None:
+        texts, keep, found = scrub(data.user_texts, policy)
+        data.user_texts = [t if k else "" for t, k in zip(texts, keep)]
+        report.add(found)
+    data.pii = report.as_dict()
+    if report.rows:
+        data.notes.append(report.said())
 
 
 def check(recipe) -> dict:
@@ -261,7 +281,7 @@ def check(recipe) -> dict:
             f"training interactions ({s['mean_train_length']} per user)",
             f"leave-one-out: {s['validation_cases']} validation / {s['test_cases']} test cases "
             f"({s['cold_test_cases']} with a cold target)"]
-    return {"task": "recommend", **s, "notes": data.notes, "said": said}
+    return {"task": "recommend", **s, "notes": data.notes, "pii": data.pii, "said": said}
 
 
 def split(item_ids, item_texts, user_ids, sequences, cold, notes=None) -> RecData:

@@ -46,6 +46,10 @@ class RecommendData(_Section):
     user_id_column: str = Field("user_id", description="id column of `data.users`, e.g. `user_id`")
     user_text_column: str | list[str] = Field(
         "profile", description="profile text column(s) of `data.users`, joined with ' | ', e.g. `[age, city]`")
+    pii: Literal["mask", "drop", "keep"] = Field(
+        "mask", description="personal data in item and user texts (phones, e-mails, CN ID and bank-card numbers, "
+        "addresses): `mask`, `drop` (leave out the user profiles holding some; item texts are masked) or `keep`; "
+        "docs/privacy.md")
     min_history: int = Field(3, ge=3, description="users with fewer interactions are dropped (leave-one-out "
                                                   "needs train + validation + test), e.g. `3`")
     max_history: int = Field(50, ge=2, le=1024, description="most recent items a model sees per user, e.g. `50`")

@@ -14,10 +14,12 @@ Every loader validates first: a bad row is a `DataError` naming the file, the li
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
+from ecomtune.data.pii import scrub
 from ecomtune.tasks.search.metrics import Judgments
 from ecomtune.tasks.search.relevance import load_relevance_set
 from ecomtune.tasks.search.tables import (
@@ -139,7 +141,10 @@ def load_judgments(d) -> SearchData:
 
 
 def _only_with_positives(qs: QuerySet) -> QuerySet:
-    keep = [i for i in range(len(qs)) if len(qs.positives[i])]
+    return _subset(qs, [i for i in range(len(qs)) if len(qs.positives[i])])
+
+
+def _subset(qs: QuerySet, keep: list[int]) -> QuerySet:
     grade, judged = qs.grade, qs.judged
     return QuerySet([qs.texts[i] for i in keep], [qs.positives[i] for i in keep],
                     [qs.relevant_min[i] for i in keep], lambda i, rows: grade(keep[i], rows),
@@ -186,16 +191,31 @@ def check(recipe) -> dict:
     """`ecomtune data check` of a search recipe: read and validate the data; products and queries."""
     data = load_search_data(recipe.data)
     said = [f"({data.kind}) {len(data.texts)} products, {len(data.train)} training / {len(data.test)} test queries"]
-    if data.info:
-        said.append(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data.info.items()))
+    shown = {k: v for k, v in data.info.items() if k != "pii"}  # `ecomtune data check` prints the PII line
+    if shown:
+        said.append(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items()))
     return {"task": "search", "format": data.kind, "products": len(data.texts), "train_queries": len(data.train),
             "test_queries": len(data.test), **data.info, "said": said}
 
 
 def load_search_data(d) -> SearchData:
-    """The recipe's data section -> SearchData."""
+    """The recipe's data section -> SearchData, personal data masked or its queries dropped (`data.pii`)."""
     if d.format == "judgments":
-        return load_judgments(d)
+        return scrub_search(load_judgments(d), d.pii)
     if d.format == "query-classes":
-        return load_query_classes(d)
-    return load_relevance_set(d)
+        return scrub_search(load_query_classes(d), d.pii)
+    return scrub_search(load_relevance_set(d), d.pii)
+
+
+def scrub_search(data: SearchData, policy: str) -> SearchData:
+    """Queries with personal data masked (`mask`) or left out (`drop`); product texts masked under both (a
+    product cannot leave the catalogue its judgments name). Counts in `data.info["pii"]`."""
+    texts, _, report = scrub(data.texts, "keep" if policy == "keep" else "mask")
+    report.policy = policy
+    sets = []
+    for qs in (data.train, data.test):
+        queries, keep, found = scrub(qs.texts, policy)
+        report.add(found)
+        qs = _subset(qs, [i for i in range(len(qs)) if keep[i]]) if not keep.all() else qs
+        sets.append(replace(qs, texts=[q for q, k in zip(queries, keep) if k]))
+    return replace(data, texts=texts, train=sets[0], test=sets[1], info={**data.info, "pii": report.as_dict()})

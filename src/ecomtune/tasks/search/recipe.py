@@ -53,6 +53,10 @@ class SearchData(_Section):
     # query-classes
     queries: str | None = Field(None, description="query-classes: the query -> class table (WANDS query.csv)")
     class_column: str = Field("query_class", description="query-classes: the class column, e.g. `query_class`")
+    pii: Literal["mask", "drop", "keep"] = Field(
+        "mask", description="personal data in queries and product texts (phones, e-mails, CN ID and bank-card "
+        "numbers, addresses): `mask`, `drop` (leave out the queries; product texts are masked) or `keep`; "
+        "docs/privacy.md")
     bad_rows: Literal["error", "drop"] = Field(
         "error", description="rows with an empty query, product, label or class: `error` (name them) or `drop`")
     test: float = Field(0.2, gt=0, lt=1, description="judgments / query-classes: share of queries held out, "
