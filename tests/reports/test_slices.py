@@ -243,3 +243,16 @@ def test_generate_run_slices_rouge_by_input_length_and_language(tiny_chat_lm, tm
         assert row["gap"] == pytest.approx(row["value"] - report["overall"], abs=0.06)
     assert "## Slices" in (run_dir / "README.md").read_text(encoding="utf-8")
     assert ecomtune.evaluate(run_dir, device="cpu")["slices"]["slicings"]["language"][0]["n"] == 8
+
+
+def test_slice_column_values_mask_personal_data(tmp_path):
+    import pandas as pd
+
+    from ecomtune.tasks.text.slices import column_values
+
+    path = tmp_path / "rows.csv"
+    pd.DataFrame({"seller": ["shop A", "call 13812345678", None], "text": ["a", "b", "c"]}).to_csv(path, index=False)
+    masked = column_values(["seller"], [3, 2, 1], [str(path)] * 3)["seller"]
+    assert masked[1:] == ["call [PHONE]", "shop A"]  # rows count from 1, in any order
+    assert column_slices(masked)[0] == "(missing)"
+    assert column_values(["seller"], [2], [str(path)], pii="keep")["seller"] == ["call 13812345678"]

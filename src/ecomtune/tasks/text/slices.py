@@ -6,6 +6,7 @@ the data file at each row's place (`Split.rows` count data rows from 1, in the f
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,8 +24,22 @@ from ecomtune.reports.slices import (
 )
 
 
-def column_values(columns: Sequence[str], rows: Sequence[int], files: Sequence[str]) -> dict[str, list]:
-    """{column: value per row} read from the data files; a RecipeError names a column a file lacks."""
+def _masked(values: list, policy: str) -> list:
+    """Slice names end up in slices.json, the report and the card: personal data in them is masked like the texts
+    (`data.pii`; `drop` masks too, since a slice column is not a reason to drop a row)."""
+    if policy == "keep":
+        return values
+    from ecomtune.data.pii import scrub
+
+    empty = [v is None or (isinstance(v, float) and math.isnan(v)) for v in values]
+    masked, _, _ = scrub(["" if e else str(v) for v, e in zip(values, empty)], "mask")
+    return [None if e else m for m, e in zip(masked, empty)]
+
+
+def column_values(columns: Sequence[str], rows: Sequence[int], files: Sequence[str],
+                  pii: str = "mask") -> dict[str, list]:
+    """{column: value per row} read from the data files (personal data masked unless `pii` is `keep`); a
+    RecipeError names a column a file lacks."""
     out: dict[str, list] = {c: [None] * len(rows) for c in columns}
     if not columns:
         return out
@@ -38,7 +53,7 @@ def column_values(columns: Sequence[str], rows: Sequence[int], files: Sequence[s
             values = frame[c].tolist()
             for i in where:
                 out[c][i] = values[rows[i] - 1]
-    return out
+    return {c: _masked(v, pii) for c, v in out.items()}
 
 
 def check_columns(recipe: Recipe, split) -> None:
@@ -67,7 +82,7 @@ def text_slices(recipe: Recipe, texts: Sequence[str], true: np.ndarray, pred: np
 
 def split_slices(recipe: Recipe, split, pred: np.ndarray, space: LabelSpace) -> dict:
     """Slices of a prepared split (training's test split) and the predictions on it."""
-    columns = column_values(recipe.evaluation.slices, split.rows, split.files)
+    columns = column_values(recipe.evaluation.slices, split.rows, split.files, recipe.data.pii)
     return text_slices(recipe, split.texts, split.labels, pred, space, columns)
 
 
@@ -82,8 +97,11 @@ def labelled_rows(recipe: Recipe, space: LabelSpace, data) -> tuple[list[str], l
         test = prepare.prepare_data(recipe).test
         texts, raw, rows, files = test.texts, test.raw_labels, test.rows, test.files
     else:  # `load_labelled`, and its cleaning once more to learn where each row came from
+        from ecomtune.data.pii import PiiReport
+
         texts, raw, _ = prepare.load_labelled(str(data), recipe, space.levels)
         frame, levels = prepare._load(str(data), recipe.data, recipe.task, space.levels)
+        frame = prepare._scrub(frame, recipe.data, PiiReport(recipe.data.pii))  # `data.pii: drop` drops rows
         frame = prepare._bad_rows(prepare._map_labels(frame, recipe.data, levels, []), recipe.data, levels, [])
         rows, files = frame["_row"].astype(int).tolist(), frame["_file"].tolist()
         if len(rows) != len(texts):  # a cleaning step this mirror does not know: refuse rather than misalign
@@ -92,5 +110,6 @@ def labelled_rows(recipe: Recipe, space: LabelSpace, data) -> tuple[list[str], l
     keep = [i for i, r in enumerate(raw) if space.knows(r)]
     if not keep:  # the same one-line DataError as every other evaluation
         return (*prepare.known_labelled(recipe, space, data), {})
-    columns = column_values(recipe.evaluation.slices, [rows[i] for i in keep], [files[i] for i in keep])
+    columns = column_values(recipe.evaluation.slices, [rows[i] for i in keep], [files[i] for i in keep],
+                            recipe.data.pii)
     return [texts[i] for i in keep], [raw[i] for i in keep], len(raw) - len(keep), columns
