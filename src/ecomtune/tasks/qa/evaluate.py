@@ -76,4 +76,8 @@ def evaluation_of(qa, data: str | Path | None = None) -> dict:
     answers = qa.lm.generate([s for s, g in zip(scored.inputs, gate) if g], batch_size=recipe.evaluation.batch_size)
     generated = iter(answers)
     texts = [next(generated) if g else recipe.context.refusal for g in gate]
-    return answer_metrics(texts, scored.outputs, gate, recipe)
+    from ecomtune.tasks.generate.slices import generation_slices
+
+    out = answer_metrics(texts, scored.outputs, gate, recipe)
+    out["slices"] = generation_slices(recipe, list(test["question"]), texts, scored.outputs)
+    return out
