@@ -97,9 +97,14 @@ def test_corrupt_gzip_is_one_line_naming_the_file(tmp_path, reviews_csv, tiny_en
 
 
 def test_models_lists_packaged_backbones():
-    out = ecomtune("models")
-    assert "minilm" in out.stderr and "gemma3-2" in out.stderr
-    assert "efficientnet-lite0" in out.stderr and "image (CNN)" in out.stderr  # the image task's own backbones
+    out = ecomtune("models").stdout  # a list to grep: stdout, whole names in a pipe (no 80-column cut)
+    assert "gemma3-270m " in out and "minilm" in out
+    assert "efficientnet-lite0" in out and "image (CNN)" in out  # the image task's own backbones
+
+
+def test_tasks_lists_every_task_on_stdout():
+    out = ecomtune("tasks").stdout
+    assert "POST /v1/classify" in out and "sentiment-en" in out
 
 
 def test_image_backbone_rows_count_parameters_from_the_packaged_weights():

@@ -8,6 +8,7 @@ import typer
 from ecomtune.cli.app import app
 from ecomtune.cli.options import SET
 from ecomtune.console import console
+from ecomtune.console import out as stdout
 
 
 @app.command()
@@ -43,7 +44,7 @@ def compare(
     from ecomtune.methods.menu import menu
 
     if list_menu:
-        console.print(_menu_table(menu()))
+        stdout.print(_menu_table(menu()))  # stdout: a list to read or grep
         return
     if not recipe:
         raise RecipeError("missing RECIPE — e.g. `ecomtune compare sentiment-zh --methods full,lora`")

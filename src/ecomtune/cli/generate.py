@@ -68,7 +68,7 @@ def generate(
     if empty:
         raise EcomtuneError(f"{input}: row {empty[0] + 1}, column `{column}` is empty ({len(empty)} such rows) — "
                             "fill or remove them")
-    from ecomtune.training.steps import ProgressBar
+    from ecomtune.console import ProgressBar
 
     texts: list[str] = []
     with ProgressBar("generating", len(sources)) as advance:

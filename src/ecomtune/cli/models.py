@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ecomtune.cli.app import app
-from ecomtune.console import console
+from ecomtune.console import out
 
 
 @app.command()
@@ -25,4 +25,4 @@ def models():
         kind = m["kind"] + (" (instruct)" if m.get("instruct") else " (base)" if m["kind"] == "decoder" else "")
         table.add_row(m["name"], kind, ", ".join(m["languages"]) or "-", params, size,
                       "[green]yes[/]" if m["installed"] else "[red]no[/]", m["install"] if not m["installed"] else "")
-    console.print(table)
+    out.print(table)  # stdout: a list to read or grep

@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from ecomtune.cli.app import app
-from ecomtune.console import say
+from ecomtune.console import out, say
 
 
 @app.command()
@@ -16,14 +16,9 @@ def presets():
 
     Example: ecomtune presets
     """
-    from rich.console import Console
-
     from ecomtune.recipes import load_recipe
     from ecomtune.recipes.loader import preset_names
 
-    out = Console()  # stdout: a list to read or grep; in a pipe, lines are not cut at 80 columns
-    if not out.is_terminal:
-        out = Console(width=200)
     table = Table(title="presets (`ecomtune train NAME`, `ecomtune init NAME`)")
     for col in ("preset", "task", "language", "model", "what it trains"):
         table.add_column(col, overflow="fold", no_wrap=col != "what it trains")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ecomtune.cli.app import app
-from ecomtune.console import console
+from ecomtune.console import out
 
 
 @app.command()
@@ -20,4 +20,4 @@ def tasks():
         table.add_column(col)
     for t in task_table():
         table.add_row(t["task"], t["summary"], ", ".join(t["presets"]) or "-", f"POST {t['endpoint']}")
-    console.print(table)
+    out.print(table)  # stdout: a list to read or grep

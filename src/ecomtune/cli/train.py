@@ -51,11 +51,10 @@ def train(
 def _launch(recipe: str, extra: list[str], resume: bool, nproc: int, **where) -> None:
     """Start the processes (each runs this command without --nproc); rank 0 shows the run it wrote."""
     from ecomtune.console import say
-    from ecomtune.recipes import load_recipe
-    from ecomtune.training import distributed
-
     from ecomtune.errors import RecipeError
+    from ecomtune.recipes import load_recipe
     from ecomtune.registry import task, tasks
+    from ecomtune.training import distributed
 
     r = load_recipe(recipe, extra)  # a bad recipe fails here, once, not in every process
     if not task(r.task).distributed:

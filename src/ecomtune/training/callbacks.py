@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from ecomtune.console import ProgressBar, console
 from ecomtune.training.listeners import report_evaluation
 from ecomtune.training.meter import Meter, PeakMemory
 
@@ -51,46 +52,31 @@ def last_checkpoint(folder: Path) -> str | None:
 
 
 class RichProgress(TrainerCallback):
-    """One progress bar for training (loss, learning rate, epoch) and one line per evaluation.
+    """One progress bar for training (loss, epoch; in a pipe a plain line every 30 s) and one line per evaluation.
 
     Replaces the Trainer's tqdm bars, which interleave with printed log dicts and become unreadable.
     """
 
-    def __init__(self):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        from ecomtune.console import console
-
-        self.progress = Progress(TextColumn("[cyan]training"), BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console,
-                                 transient=False, disable=bool(__import__("os").environ.get("ECOMTUNE_QUIET")))
-        self.task = None
-
     def on_train_begin(self, args, state, control, **kwargs):
-        self.progress.start()
-        self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
+        self.bar = ProgressBar("training", state.max_steps)
+        self.bar.__enter__()
+        self.bar.update(state.global_step)
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.progress.update(self.task, completed=state.global_step)
+        self.bar.update(state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
         if "loss" in logs:
-            self.progress.update(self.task, info=f"loss {float(logs['loss']):.4f}  epoch {state.epoch or 0:.2f}")
+            self.bar.update(info=f"loss {float(logs['loss']):.4f}  epoch {state.epoch or 0:.2f}")
         metrics = {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and k[5:] in (
             "loss", "accuracy", "macro_f1", "path_accuracy")}
-        if metrics and not self.progress.disable:
+        if metrics and self.bar.on:
             shown = "  ".join(f"{k} {float(v):.4f}" for k, v in metrics.items())
-            self.progress.console.print(f"  validation @ epoch {state.epoch or 0:.2f}: {shown}")
+            console.print(f"  validation @ epoch {state.epoch or 0:.2f}: {shown}")
 
     def on_train_end(self, args, state, control, **kwargs):
-        self.progress.stop()
+        self.bar.__exit__(None, None, None)
 
 
 class EvaluationReporter(TrainerCallback):

@@ -9,41 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ecomtune.console import ProgressBar
 from ecomtune.training.loop import load_checkpoint, save_checkpoint
 from ecomtune.training.meter import Meter
-
-
-class ProgressBar:
-    """A rich progress bar on stderr (silent with ECOMTUNE_QUIET or without a label)."""
-
-    def __init__(self, label: str | None, total: int):
-        import os
-
-        self.bar = None
-        if label and not os.environ.get("ECOMTUNE_QUIET"):
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            from ecomtune.console import console
-
-            self.bar = Progress(TextColumn(f"[cyan]{label}"), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console)
-            self.task = self.bar.add_task(label, total=total, info="")
-
-    def __enter__(self):
-        if self.bar is None:
-            return lambda n, info="": None
-        self.bar.start()
-        return lambda n, info="": self.bar.update(self.task, advance=n, info=info)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
 
 
 class StepLoop:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ecomtune.console import say
 from ecomtune.errors import EcomtuneError
-from ecomtune.training.steps import ProgressBar
+from ecomtune.console import ProgressBar
 
 ENGINES = ("local", "ray")
 

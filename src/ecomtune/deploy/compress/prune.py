@@ -38,15 +38,12 @@ def check(options: dict) -> None:
 
 def retrain(network, batches, steps: int, learning_rate: float, say) -> list[float]:
     """A short plain fine-tune of the pruned network (all weights, AdamW, clipped); returns the losses."""
-    from rich.progress import track
-
-    from ecomtune.console import console
+    from ecomtune.console import track
 
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate)
     network.train()
     losses = []
-    for _, (input_ids, mask, labels) in track(zip(range(steps), itertools.cycle(batches)), total=steps,
-                                              description="re-training", console=console, transient=True):
+    for _, (input_ids, mask, labels) in track(zip(range(steps), itertools.cycle(batches)), steps, "re-training"):
         loss = network(input_ids, mask, labels)["loss"]
         loss.backward()
         torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)

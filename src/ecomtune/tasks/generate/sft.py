@@ -17,7 +17,8 @@ from ecomtune.tasks.generate.data import collate, length_batches
 from ecomtune.tasks.generate.recipe import GenerateTraining
 from ecomtune.training.loop import load_checkpoint, save_checkpoint
 from ecomtune.training.meter import Meter
-from ecomtune.training.steps import ProgressBar, StepLoop, warmup_then_linear
+from ecomtune.console import ProgressBar
+from ecomtune.training.steps import StepLoop, warmup_then_linear
 
 
 def trainable(model) -> dict[str, torch.Tensor]:

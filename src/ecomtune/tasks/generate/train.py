@@ -155,7 +155,7 @@ def fit(run: _Run) -> None:
 
 def decode(lm: LanguageModel, sources: list[str], batch_size: int, label: str) -> tuple[list[str], dict]:
     """Texts for `sources` and what decoding them cost (seconds, new tokens per second)."""
-    from ecomtune.training.steps import ProgressBar
+    from ecomtune.console import ProgressBar
 
     start = time.perf_counter()
     with ProgressBar(label, len(sources)) as advance:

@@ -111,7 +111,7 @@ def encode(b: Build, enc: Encoders | None = None) -> None:
     f["captions"] = enc.texts([t or "a room" for t in b.rooms.titles])
     f["regions"], pooled = {}, {}
     if enc.image:
-        from ecomtune.training.steps import ProgressBar
+        from ecomtune.console import ProgressBar
 
         with ProgressBar("room photos", len(b.rooms.with_photo)) as advance:
             for i in b.rooms.with_photo:

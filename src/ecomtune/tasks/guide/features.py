@@ -17,7 +17,7 @@ from ecomtune.tasks.image_classify.backbones import (
 )
 from ecomtune.tasks.image_classify.images import ImageInput, Preprocess, eval_tensor
 from ecomtune.tasks.search.biencoder import BiEncoder
-from ecomtune.training.steps import ProgressBar
+from ecomtune.console import ProgressBar
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

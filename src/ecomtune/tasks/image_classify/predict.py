@@ -86,12 +86,9 @@ class ImageModel:
         probs = [np.zeros((len(images), n), dtype=np.float32) for n in self.space.sizes]
         batches = self.pixel_batches(list(images), batch_size)
         if progress:
-            from rich.progress import track
+            from ecomtune.console import track
 
-            from ecomtune.console import console
-
-            batches = track(batches, total=-(-len(images) // batch_size), description="predicting",
-                            console=console, transient=True)
+            batches = track(batches, -(-len(images) // batch_size), "predicting")
         for idx, pixels in batches:
             start = time.perf_counter()
             ids, level_probs = decode(self.runtime(pixels), self.space)
@@ -158,7 +155,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     model = model or ImageModel.load(run_dir, device=device)
     recipe = recipe_of_run(run_dir, model.manifest, need_data=data is None)
     paths, rows, unknown = labelled_images(recipe, model.space, data)
-    pred, _ = model.predict_arrays(paths, batch_size)
+    pred, _ = model.predict_arrays(paths, batch_size, progress=True)
     metrics = metrics_module(model.space).compute(model.space.encode(rows), pred, model.space)
     from ecomtune.tasks.image_classify.slices import image_slices
 

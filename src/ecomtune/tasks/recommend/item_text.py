@@ -40,12 +40,9 @@ def encode_texts(tokenizer, model, pooling: str, texts: list[str], max_length: i
     out = torch.zeros((len(texts), dim))
     work = length_sorted_batches(tokenizer, texts, max_length, batch_size)
     if progress:
-        from rich.progress import track
+        from ecomtune.console import track
 
-        from ecomtune.console import console
-
-        work = track(work, total=-(-len(texts) // batch_size), description="embedding item texts",
-                     console=console, transient=True)
+        work = track(work, -(-len(texts) // batch_size), "embedding item texts")
     for idx, ids, mask in work:
         out[torch.as_tensor(idx)] = embed(model, ids.to(device), mask.to(device), pooling).cpu()
     return out

@@ -342,25 +342,15 @@ def _bar(total: int, done: int):
     """A progress bar of training steps; returns a context whose value advances it by one step with a note."""
     from contextlib import contextmanager
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from ecomtune.console import console
+    from ecomtune.console import ProgressBar
 
     @contextmanager
     def bar():
-        with Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                      TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=True,
-                      disable=_quiet()) as progress:
-            task = progress.add_task("train", total=total, completed=done, info="")
-            yield lambda info: progress.update(task, advance=1, info=info)
+        with ProgressBar("training", total, transient=True) as advance:
+            advance(done)
+            yield lambda info: advance(1, info)
 
     return bar()
-
-
-def _quiet() -> bool:
-    import os
-
-    return bool(os.environ.get("ECOMTUNE_QUIET"))
 
 
 def _optimizer(model, recipe):

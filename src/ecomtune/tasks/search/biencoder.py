@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from ecomtune.backbones.encode import pool
 from ecomtune.tasks.search.data import QuerySet
 from ecomtune.training.meter import Meter
-from ecomtune.training.steps import ProgressBar, StepLoop, fit_steps, warmup_then_linear
+from ecomtune.console import ProgressBar
+from ecomtune.training.steps import StepLoop, fit_steps, warmup_then_linear
 
 
 class BiEncoder:

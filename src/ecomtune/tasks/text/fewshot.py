@@ -25,7 +25,7 @@ from ecomtune.data.template import apply_template
 from ecomtune.errors import DataError, RecipeError
 from ecomtune.training import distributed
 from ecomtune.training.callbacks import CostMeter, RichProgress
-from ecomtune.training.steps import ProgressBar
+from ecomtune.console import ProgressBar
 
 if TYPE_CHECKING:
     from ecomtune.recipes.schema import FewShotConfig

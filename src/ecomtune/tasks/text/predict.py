@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
+from ecomtune.console import track
 from ecomtune.errors import RunDirError
 from ecomtune.methods.threshold import apply_threshold
 from ecomtune.rundir import loading, open_manifest
@@ -108,12 +109,7 @@ class ExpertModel:
         probs = [np.zeros((len(texts), n), dtype=np.float32) for n in self.space.sizes]
         batches = self._batches(texts, batch_size)
         if progress:
-            from rich.progress import track
-
-            from ecomtune.console import console
-
-            batches = track(batches, total=-(-len(texts) // batch_size), description="predicting",
-                            console=console, transient=True)
+            batches = track(batches, -(-len(texts) // batch_size), "predicting")
         for idx, input_ids, mask in batches:
             start = time.perf_counter()
             ids, level_probs = decode(self.logits(input_ids, mask), self.space)
