@@ -270,3 +270,14 @@ def test_smollm2_materialises_and_answers_in_its_chat_template(tmp_path):
                                   add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**ids, max_new_tokens=12, do_sample=False)
     assert "Paris" in tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_first_use_message_does_not_promise_less_than_measured(monkeypatch):
+    """gemma3-270m's first use took 2.5 min on 2 cores where the message said "about a minute"."""
+    import os
+
+    from ecomtune.backbones.registry import BACKBONES
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    estimate = BACKBONES.get("gemma3-270m")._first_use_estimate()
+    assert estimate == "about 3 min on 2 CPU cores"

@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -17,10 +18,12 @@ from pathlib import Path
 
 from ecomtune.backbones.registry import BACKBONES
 from ecomtune.backbones.spec import BackboneSpec
+from ecomtune.console import console
 from ecomtune.errors import BackboneError
 
 log = logging.getLogger(__name__)
 
+SECONDS_PER_M_PARAMS = 150 / 268  # gemma3-270m's first use: 150 s on 2 cores (2026-12 note, issue 17)
 MARKER = "ecomtune-backbone.json"  # written last: its presence means the cache dir is complete
 CHECK_PROMPT = "Great phone, fast delivery. 这款手机很好用。"
 CHECK_TEXT_ZH = "这款手机的电池续航很好，物流也快。"
@@ -87,6 +90,13 @@ class GgufSpec(BackboneSpec):
         """Write the GGUF into `folder` (checked against its sha256) and return its path."""
         return self._package().assemble(folder / self._source()[0])
 
+    def _first_use_estimate(self) -> str:
+        """From gemma3-270m's measured 2.5 min on 2 CPU cores (dequantizing and checking scale with the
+        parameters and run on every core): an estimate that errs long, not the "about a minute" users waited
+        2.5 minutes for."""
+        minutes = SECONDS_PER_M_PARAMS * (self.params_m or 300) * 2 / max(1, os.cpu_count() or 1) / 60
+        return f"about {max(1, round(minutes))} min on {os.cpu_count()} CPU cores"
+
     def cached_dir(self, cache_dir: Path) -> Path:
         return Path(cache_dir) / "backbones" / self.name
 
@@ -109,7 +119,8 @@ class GgufSpec(BackboneSpec):
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".tmp", dir=final.parent))
         try:
             start = time.monotonic()
-            with _progress(f"Preparing {self.name} (first use, a few minutes)…"):
+            with _progress(f"Preparing {self.name}: first use only, {self._first_use_estimate()} (assemble the "
+                           f"GGUF, dequantize, check the logits), then cached in {final}…"):
                 gguf_path = self._assemble(tmp / "gguf")
                 model, tokenizer = load_from_gguf(gguf_path)
                 shutil.rmtree(tmp / "gguf")  # the assembled GGUF was only a temporary
@@ -126,6 +137,7 @@ class GgufSpec(BackboneSpec):
                 )
             _publish(out, final)
             log.info("prepared %s in %.0fs at %s", self.name, time.monotonic() - start, final)
+            console.print(f"prepared {self.name} in {time.monotonic() - start:.0f} s; later runs load {final}")
             return final
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -177,10 +189,8 @@ def _publish(built: Path, final: Path) -> None:
 @contextmanager
 def _progress(message: str):
     """A rich spinner on a terminal, a plain line otherwise; silences transformers' own progress bars."""
-    from rich.console import Console
     from transformers.utils import logging as hf_logging
 
-    console = Console(stderr=True)
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
