@@ -9,7 +9,8 @@ from ecomtune.console import out
 
 @app.command()
 def models():
-    """List the named backbones: languages, size, whether installed, and how to install them.
+    """List the named backbones: languages, size, whether installed, and how to install them; and the precision
+    (bf16 or fp32) this machine trains and predicts in.
 
     Example: ecomtune models
     """
@@ -26,3 +27,7 @@ def models():
         table.add_row(m["name"], kind, ", ".join(m["languages"]) or "-", params, size,
                       "[green]yes[/]" if m["installed"] else "[red]no[/]", m["install"] if not m["installed"] else "")
     out.print(table)  # stdout: a list to read or grep
+    from ecomtune.console import console
+    from ecomtune.training.device import machine_precision
+
+    console.print(machine_precision() + " — speeds in the README: bf16 on an AMX CPU unless marked ¹ (fp32)")

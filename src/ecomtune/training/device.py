@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import torch
@@ -46,3 +47,18 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def autocast(device: torch.device, precision: str):
     """A context that runs matmuls in bf16 when asked; a no-op for fp32."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def machine_precision() -> str:
+    """One line for `ecomtune models`: which device and precision `auto` picks here, and why — the README's
+    headline speeds were measured in bf16 on an AMX CPU; a CPU without AMX runs fp32, several times slower."""
+    device = resolve_device("auto")
+    precision = resolve_precision("auto", device)
+    if device.type == "cuda":
+        why = f"{torch.cuda.get_device_name()}" + ("" if precision == "bf16" else ", no bf16 support")
+    elif device.type == "cpu":
+        why = f"{os.cpu_count()} CPU cores, " + ("with AMX: bf16 is fast here" if precision == "bf16" else
+                                                 "no AMX: bf16 would be slower than fp32 here")
+    else:
+        why = device.type
+    return f"this machine: {device.type}, precision {precision} ({why})"
