@@ -1,5 +1,12 @@
 """The state one app holds (settings, models, cache, metrics) and the prediction path every endpoint shares:
-cache -> micro-batch the misses -> fill the cache -> feed the drift monitor."""
+cache -> micro-batch the misses -> fill the cache -> feed the drift monitor; and, for models with a vector index
+(search, recommend), `lookup`: the index searched on the model's own index thread, one search per micro-batch.
+
+Why an index thread of its own: the routers used to search the index with `asyncio.to_thread`, so at 32 clients
+up to six pool threads ran torch matrix products at once next to the inference thread, each with its own team of
+intra-op threads — about 14 busy threads on 2 cores — and a request whose thread lost the CPU waited for the
+others: p99 was 9x p50 (bench/serve_tail.py). On one thread, the searches queued meanwhile run as one matrix
+product and no more than two threads use torch at a time."""
 from __future__ import annotations
 
 import asyncio
@@ -99,6 +106,10 @@ class ServingState:
                 served.batcher = MicroBatcher(self._predict_fn(served), max_batch=s.max_batch,
                                               max_wait_ms=s.max_wait_ms, enabled=s.batching, name=spec.ref,
                                               **self.metrics.batcher_hooks(spec.ref)).start()
+                if hasattr(served.model, "serve_lookup"):  # no wait: what queued during the last search joins
+                    served.lookups = MicroBatcher(self._lookup_fn(served), max_batch=s.max_batch, max_wait_ms=0,
+                                                  enabled=s.batching, name=f"{spec.ref}/index",
+                                                  **self.metrics.batcher_hooks(f"{spec.ref}/index")).start()
                 self.registry.add(served)
         except Exception as exc:  # noqa: BLE001 - reported by /readyz and the on_failure hook
             self.failure = f"{type(exc).__name__}: {exc}"
@@ -123,6 +134,18 @@ class ServingState:
 
         return run
 
+    @staticmethod
+    def _lookup_fn(served: ServedModel):
+        def run(requests: list):  # (vector, depth) each -> (scores, rows) each
+            return served.model.serve_lookup(requests)
+
+        return run
+
+    async def lookup(self, served: ServedModel, vectors: list, depths: list[int]) -> list:
+        """(scores, rows) from the model's vector index for each vector, searched `depth` deep, on the model's index
+        thread (see the module docstring)."""
+        return await served.lookups.submit(list(zip(vectors, depths)))
+
     def begin_shutdown(self) -> None:
         """Start the shutdown deadline (`shutdown_timeout_s` from now); the server calls it when the signal comes."""
         if self._deadline is None:
@@ -142,7 +165,8 @@ class ServingState:
         if self._loader is not None:
             await asyncio.wait([self._loader], timeout=self.shutdown_left())
         left = self.shutdown_left()
-        done = await asyncio.gather(*(m.batcher.stop(left) for m in self.registry if m.batcher))
+        workers = [w for m in self.registry for w in (m.batcher, m.lookups) if w is not None]
+        done = await asyncio.gather(*(w.stop(left) for w in workers))
         if not all(done):
             log.warning("an inference worker was still busy at the shutdown deadline; leaving it")
         # the monitor's window lives in memory and ends with the process: queued observations can go

@@ -1,11 +1,8 @@
 """POST /v1/recommend: task `recommend` — each history becomes a user vector through the micro-batcher (the LRU
 cache keeps the vectors of recent histories, keyed by the item sequence and the profile text, if any), then the
-catalogue index answers."""
+catalogue index answers on the model's index thread (`state.lookup`: one search for the requests queued
+meanwhile)."""
 from __future__ import annotations
-
-import asyncio
-
-import numpy as np
 
 from fastapi import APIRouter, Depends, Request
 
@@ -68,8 +65,9 @@ async def recommend(body: RecommendRequest, request: Request,
     try:
         profiles = body.profiles or [None] * len(body.histories)
         vectors = await state.predict(served, [rec.history_key(h, p) for h, p in zip(body.histories, profiles)])
-        picks = await asyncio.to_thread(rec.recommend_positions, positions, body.k, body.exclude_history,
-                                        np.stack(vectors.results))
+        found = await state.lookup(served, vectors.results,
+                                   [rec.depth(h, body.k, body.exclude_history) for h in positions])
+        picks = rec.picks(positions, found, body.k, body.exclude_history)
     except Exception as exc:  # the worker survives; the client gets the reason
         raise failed("recommendation", served, exc) from exc
     return RecommendResponse(model=served.name, version=served.version, task=served.task, recommendations=[

@@ -1,10 +1,9 @@
 """POST /v1/search: task `search` — queries embedded through the micro-batcher (the LRU cache keeps recent query
-vectors), the catalogue index searched with them, optionally re-ranked by the cross-encoder (in a thread)."""
+vectors), the catalogue index searched with them on the model's index thread (`state.lookup`: one search for the
+requests queued meanwhile), optionally re-ranked by the cross-encoder (in a thread)."""
 from __future__ import annotations
 
 import asyncio
-
-import numpy as np
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
@@ -35,8 +34,12 @@ async def search(body: SearchRequest, request: Request,
                                                          "`model.reranker: false`) — send `rerank: false`")
     try:
         embedded = await state.predict(served, body.queries)
-        hits = await asyncio.to_thread(engine.search_vectors, np.stack(embedded.results), body.k, body.rerank,
-                                       body.queries)
+        found = await state.lookup(served, embedded.results, [engine.depth(body.k, body.rerank)] * len(body.queries))
+        scores, rows = [s for s, _ in found], [r for _, r in found]
+        if body.rerank:  # the cross-encoder: seconds of work, off the event loop
+            hits = await asyncio.to_thread(engine.hits, scores, rows, body.k, True, body.queries)
+        else:
+            hits = engine.hits(scores, rows, body.k)
     except Exception as exc:  # the worker survives; the client gets the reason
         raise failed("search", served, exc) from exc
     return SearchResponse(model=served.name, version=served.version, task=served.task, reranked=body.rerank,
