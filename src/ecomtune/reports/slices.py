@@ -218,7 +218,7 @@ def slices_html(report: dict | None) -> str:
     top = ("<p><b>Flagged:</b></p><ul>" + "".join(f'<li class="neg">{escape(flag_sentence(n, r, metric))}</li>'
                                                    for n, r in bad) + "</ul>") if bad \
         else '<p class="pos">No slice is flagged.</p>'
-    parts = [f'<p class="note">{escape(_intro(report))}</p>', top]
+    parts = [f'<p class="note">{escape(_intro(report).replace("`", ""))}</p>', top]
     for name, rows in report["slicings"].items():
         body = "".join(
             "<tr>" + f"<td>{escape(str(r['slice']))}</td><td class=\"num\">{r['n']:,}</td>"
