@@ -141,8 +141,10 @@ def test_texts_are_deduplicated_cleaned_and_exclude_holds_out(tmp_path):
                       validation_rows=1)
     texts = load_texts(cfg)
     assert sorted(texts.train + texts.validation) == ["Bad fit", "New one", "Nice dress"]
+    pii = texts.stats.pop("pii")
     assert texts.stats == {"rows_read": 7, "empty": 1, "repeated": 2, "excluded": 1, "texts": 3, "train": 2,
                            "validation": 1}
+    assert (pii["policy"], pii["rows"], pii["scanned"]) == ("mask", 0, 7)
 
 
 def test_bad_input_fails_up_front_with_the_fix(tiny_encoder, reviews_csv, tmp_path):

@@ -41,6 +41,8 @@ def pretrain(
     precision: str = typer.Option(None, "--precision", help="auto, bf16 or fp32 [default: auto]."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory."),
+    pii: str = typer.Option(None, "--pii", help="Personal data in the texts: mask, drop or keep [default: mask; "
+                            "docs/privacy.md]."),
 ):
     """Continue pre-training a backbone on unlabeled shop text (masked-LM for encoders, causal-LM for decoders),
     then fine-tune from it with `model.backbone: OUT` in a recipe.
@@ -56,7 +58,7 @@ def pretrain(
                       head_learning_rate=head_lr,
                       max_length=max_length, mlm_probability=mlm_probability, head_warmup_steps=head_warmup_steps,
                       max_rows=max_rows, validation_rows=validation_rows, save_steps=save_steps, seed=seed,
-                      device=device, precision=precision)
+                      device=device, precision=precision, pii=pii)
     result = run_pretrain(cfg, resume=resume, overwrite=overwrite)
     m = json.loads((result / MANIFEST).read_text(encoding="utf-8"))  # a backbone's manifest, just written
     p = m["perplexity"]

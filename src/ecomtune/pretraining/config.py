@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -26,6 +27,9 @@ class PretrainConfig(BaseModel):
         description="column holding the text, or a list of columns joined with a space, e.g. `[Title, Review Text]`"
     )
     out: str = Field(description="output directory, e.g. `pretrained/minilm-reviews`")
+    pii: Literal["mask", "drop", "keep"] = Field(
+        "mask", description="personal data in the texts (phones, e-mails, CN ID and bank-card numbers, addresses): "
+        "`mask`, `drop` (leave out the texts) or `keep`; docs/privacy.md")
     exclude: list[str] = Field(
         default_factory=list,
         description="tables whose texts must never be trained on (e.g. your test set; same text column), or `[]`",

@@ -6,6 +6,7 @@ import difflib
 import random
 from dataclasses import dataclass, field
 
+from ecomtune.data.pii import PiiReport, scrub
 from ecomtune.data.prepare import normalize
 from ecomtune.data.readers import read_table, resolve_path
 from ecomtune.errors import DataError
@@ -48,20 +49,27 @@ def load_texts(cfg: PretrainConfig) -> PretrainTexts:
         banned.update(normalize(t) for t in read_texts(path, columns) if t)
     seen: set[str] = set()
     texts: list[str] = []
+    pii = PiiReport(cfg.pii)
     for path in cfg.data:
-        for text in read_texts(path, columns):
+        raw = read_texts(path, columns)
+        clean, keep, found = scrub(raw, cfg.pii)  # before anything is tokenized or trained on (data/pii.py)
+        pii.add(found)
+        for text, masked, kept in zip(raw, clean, keep):
             stats["rows_read"] += 1
             if not text:
                 stats["empty"] += 1
                 continue
-            key = normalize(text)
+            key = normalize(text)  # the raw text: `exclude` names raw texts
             if key in banned:
                 stats["excluded"] += 1
             elif key in seen:
                 stats["repeated"] += 1
+            elif not kept:
+                stats["pii_dropped"] = stats.get("pii_dropped", 0) + 1
             else:
                 seen.add(key)
-                texts.append(text)
+                texts.append(masked)
+    stats["pii"] = pii.as_dict()
     if not texts:
         raise DataError(f"{', '.join(cfg.data)}: no usable text in column(s) {', '.join(columns)} "
                         f"({stats['empty']} empty, {stats['excluded']} excluded) — check --text-column and --exclude")
