@@ -82,9 +82,10 @@ PO_BOX = re.compile(r"\b(?:[Pp]\.?\s?[Oo]\.?|Post Office)\s*(?:Box|BOX|box)\s+\d
 _EN_HINT = re.compile(r"\d\s+\S.*?\b" + _EN_SUFFIX + r"\b")
 
 # the last of these words before a number says what the number is (nearest wins)
-_NOT_PERSONAL = (r"订单|单号|运单|快递单|物流单|编号|货号|型号|款号|序列号|条码|条形码|批号|发票号|工号|sku|asin|isbn|ean|upc|"
-                 r"order|tracking|invoice|serial|model|barcode|item ?no|ref")
-_CONTACT = r"电话|手机|联系|致电|拨打|热线|微信|tel|phone|call|mobile|cell|whatsapp|contact|fax|身份证|证件|卡号|银行卡|card|id"
+_NOT_PERSONAL = (r"订单|单号|运单|快递单|物流单|编号|货号|型号|款号|序列号|条码|条形码|批号|发票号|工号|"
+                 r"\b(?:sku|asin|isbn|ean|upc|order|tracking|invoice|serial|model|barcode|item ?no|ref)\b")
+_CONTACT = (r"电话|手机|联系|致电|拨打|热线|微信|身份证|证件|卡号|银行卡|"
+            r"\b(?:tel|phone|call|mobile|cell|whatsapp|contact|fax|card|id)\b")
 _CONTEXT = re.compile(rf"(?:({_NOT_PERSONAL})|({_CONTACT}))", re.IGNORECASE)
 _ID_WORD = re.compile(r"(?:身份证|证件|\bID\b)[^\d]{0,8}$", re.IGNORECASE)
 CONTEXT_CHARS = 16
