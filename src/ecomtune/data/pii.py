@@ -56,8 +56,8 @@ _BP = r"(?<![0-9A-Za-z+])(?<![0-9][ -])"
 MOBILE = re.compile(_BP + _CN_PREFIX + r"?1[3-9]\d(?:[ -]?\d{4}){2}" + _E)
 LANDLINE = re.compile(_BP + _CN_PREFIX + r"?(?:\(0?(?:10|2\d|[3-9]\d{2})\)[ -]?|"
                       r"0(?:10|2\d|[3-9]\d{2})[ -]?)[2-8]\d{2,3}[ -]?\d{4}(?:(?:转|-|ext\.? ?)\d{1,5})?" + _E)
-INTERNATIONAL = re.compile(r"(?<![0-9A-Za-z+])(?:\+|00)(?!86)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,5}" + _E)
-NANP = re.compile(r"(?<![0-9A-Za-z+(])(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}" + _E)
+INTERNATIONAL = re.compile(_BP + r"(?:\+|00)(?!86)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,5}" + _E)
+NANP = re.compile(r"(?<![0-9A-Za-z+])(?:(?<![0-9][ -])|(?<=[A-Z]{2} \d{5} ))(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}" + _E)
 
 # Chinese addresses: admin units (optional), then a road/street/lane with a number 号, or a housing estate with a
 # building number; then flats. Place-name characters exclude the verbs and particles that precede an address.
@@ -66,15 +66,15 @@ _ZH_ADMIN = (rf"(?:{_PC}{{2,8}}?(?:省|自治区|特别行政区))?(?:{_PC}{{1,7
              rf"(?:{_PC}{{1,7}}?(?:镇|乡|街道))?")
 _ZH_FLAT = r"(?:[\u4e00-\u9fa5A-Za-z]{0,8}?\d{1,5}(?:-\d{1,5})?(?:号楼|栋|幢|座|单元|楼|层|室|号|户))*"
 ZH_ADDRESS = re.compile(
-    _ZH_ADMIN + rf"(?:{_PC}{{1,10}}?(?:路|街|大道|大街|巷|胡同|弄|里)\d{{1,5}}(?:-\d{{1,5}})?(?:号|弄)"
+    _ZH_ADMIN + rf"(?:{_PC}{{1,10}}?(?:路|街|大道|大街|巷|胡同|弄)\d{{1,5}}(?:-\d{{1,5}})?(?:号|弄)"
     rf"|{_PC}{{2,10}}?(?:小区|花园|公寓|大厦|新村|家园|广场|苑)\d{{1,5}}(?:号楼|栋|幢|座|(?:-\d{{1,5}}){{1,2}}))"
     rf"{_ZH_FLAT}")
 _ZH_HINT = re.compile(r"\d\s*(?:号|弄|栋|幢|座)|(?:区|园|苑|寓|厦|村)\d+-\d")
 _EN_SUFFIX = (r"(?:Street|St|Road|Rd|Avenue|Ave|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|"
               r"Parkway|Pkwy|Highway|Hwy|Circle|Cir|Square|Sq|Trail|Trl|Close|Crescent)")
 EN_ADDRESS = re.compile(
-    r"(?<![0-9A-Za-z])\d{1,6}[A-Za-z]?\s+(?:(?:[A-Z][A-Za-z'\-]*|\d+(?:st|nd|rd|th))\.?\s+){1,4}" + _EN_SUFFIX +
-    r"\b\.?(?:\s(?:N|S|E|W|NE|NW|SE|SW)\b)?(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor)\.?\s*#?\s*\w+|,?\s*#\s*\d+\w?)?"
+    r"(?<![0-9A-Za-z])\d{1,6}[A-Za-z]?\s+(?:(?:[A-Z][a-z'\-]+|[NSEW]|\d+(?:st|nd|rd|th))\.?\s+){1,4}" +
+    _EN_SUFFIX + r"\b(?!\.?\s+[A-Z][a-z])\.?(?:\s(?:N|S|E|W|NE|NW|SE|SW)\b)?(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor)\.?\s*#?\s*\w+|,?\s*#\s*\d+\w?)?"
     r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+){0,2}(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?)?"
     r"(?=\s*(?:[,.;:!?)\]\n]|$|[a-z]|\s[a-z]))")
 _CITY = r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+){0,2}(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?)?"
@@ -166,7 +166,9 @@ def _issued(digits: str) -> bool:
 def _phones(text: str) -> Iterable[tuple[int, int]]:
     for pattern in (MOBILE, LANDLINE, INTERNATIONAL, NANP):
         for m in pattern.finditer(text):
-            if pattern is INTERNATIONAL and not 8 <= sum(c.isdigit() for c in m.group()) <= 15:
+            # E.164: at most 15 digits; `00` + country code + at least 7 more (IKEA's 002.756.74 is an article number)
+            digits = sum(c.isdigit() for c in m.group())
+            if pattern is INTERNATIONAL and not (11 if m.group().startswith("00") else 8) <= digits <= 15:
                 continue
             yield m.span()
 
