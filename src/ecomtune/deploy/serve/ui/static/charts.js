@@ -102,7 +102,7 @@
       const g = svg(p.href ? "a" : "g", { class: `pt${onFront.has(p.key) ? " on-front" : ""}`, href: p.href || null,
         "data-key": p.key, "aria-label": lines.join(", "), tabindex: p.href ? null : "0" },
       svg("circle", { cx: px, cy: py, r: 6 }),
-      svg("text", { x: px + 9, y: py - 8 }, p.name));
+      svg("text", { x: px > W / 2 ? px - 9 : px + 9, y: py - 8, "text-anchor": px > W / 2 ? "end" : "start" }, p.name));
       const show = () => place(box, root, tip, px, py, lines);
       const hide = () => { tip.hidden = true; };
       g.addEventListener("mouseenter", show); g.addEventListener("focus", show);

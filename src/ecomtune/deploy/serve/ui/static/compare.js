@@ -54,7 +54,7 @@
     const t = $("table");
     const heads = ["Run", "Task", metricName(q), "Latency p50 (ms)", "Size (MB)", "Train time (s)", "Trainable", "Flags"];
     t.tHead.replaceChildren(el("tr", {}, heads.map((h) => el("th", { scope: "col" }, h))));
-    t.tBody.replaceChildren(...rows.map((r) => {
+    t.tBodies[0].replaceChildren(...rows.map((r) => {
       const cost = r.cost || {}, v = (r.metrics || {})[q];
       const flags = [front.has(r.key) && "Pareto", r.name === recommended && "★ recommended", r.name === best && "best",
         r.status && !["trained", "reused", "resumed"].includes(r.status) && r.status].filter(Boolean);
