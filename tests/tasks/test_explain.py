@@ -23,7 +23,7 @@ from ecomtune.tasks.text.explain import (
 )
 from tests.cli.test_cli import ecomtune as cli
 from tests.conftest import FILLER, NEG_EN, POS_EN, classify_recipe, toy_reviews
-from tests.serve.conftest import taxonomy_run, wait_ready  # noqa: F401  (a fixture)
+from tests.serve.conftest import multitask_run, taxonomy_run, wait_ready  # noqa: F401  (fixtures)
 
 pytest.importorskip("captum", reason="explanations use captum: pip install 'ecomtune[explain]'")
 
@@ -129,6 +129,19 @@ def test_nearest_training_examples_share_the_label(model):
     assert near[0][0]["similarity"] >= near[0][1]["similarity"] >= near[0][2]["similarity"]
 
 
+def test_training_vectors_are_cached_per_run(model, tmp_path, monkeypatch):
+    monkeypatch.setenv("ECOMTUNE_CACHE", str(tmp_path))
+    first = Neighbours.of_run(model)
+    assert len(list((tmp_path / "explain").glob("*.npy"))) == 1
+
+    def no_encoding(texts, batch_size=64):
+        raise AssertionError("the training rows were embedded again")
+
+    monkeypatch.setattr(model, "encode", no_encoding)
+    again = Neighbours.of_run(model)  # the same run: its vectors come from the cache
+    assert np.allclose(again.vectors, first.vectors, atol=1e-2)
+
+
 def test_report_shows_confident_mistakes(run, model):
     from ecomtune.data.prepare import prepare_data
     from ecomtune.recipes.loader import recipe_of_run
@@ -206,3 +219,12 @@ def test_taxonomy_explains_the_finest_level(taxonomy_run):  # noqa: F811
     p = p["predictions"][0]
     assert p["explanation"]["target"] == p["path"][-1]
     assert p["explanation"]["tokens"] == ["Nike", "Men", "Sneakers", "3"]
+
+
+def test_multitask_explains_the_first_head(multitask_run):  # noqa: F811
+    with TestClient(ecomtune.create_app([multitask_run], {"device": "cpu"})) as client:
+        wait_ready(client)
+        p = client.post("/v1/classify", json={"texts": ["this shirt was great size 7"], "explain": True}).json()
+    p = p["predictions"][0]
+    assert p["explanation"]["target"] == p["labels"]["stars"]
+    assert p["explanation"]["tokens"] == ["this", "shirt", "was", "great", "size", "7"]

@@ -28,7 +28,7 @@ def explain_images(model, images: list[ImageInput]) -> list[dict]:
     network = model.model
     if network is None:
         runtime = (model.manifest.get("runtime") or {}).get("name", "onnx")
-        raise RunDirError(f"{model.run_dir}: a {runtime} copy has no gradients — Grad-CAM needs the original "
+        raise RunDirError(f"{model.run_dir}: this {runtime} copy has no gradients — Grad-CAM needs the original "
                           "(uncompressed) run")
     arrays = [eval_array(x, model.pre) for x in images]
     pixels = torch.stack([model.pre.normalize(a) for a in arrays]).to(next(network.parameters()).device)
