@@ -232,10 +232,12 @@ def test_generate_run_slices_rouge_by_input_length_and_language(tiny_chat_lm, tm
     import ecomtune
     from tests.tasks.generate.conftest import generate_recipe
 
-    recipe = generate_recipe(tmp_path, tiny_chat_lm, training={"epochs": 1}, evaluation={"baselines": []})
+    recipe = generate_recipe(tmp_path, tiny_chat_lm, training={"epochs": 1},
+                             evaluation={"baselines": [], "min_slice_size": 3, "slice_gap": 2.0})
     run_dir = ecomtune.train(recipe)
     report = json.loads((run_dir / "slices.json").read_text(encoding="utf-8"))
     assert report["metric"] == "rouge-l" and list(report["slicings"]) == ["length", "language"]
+    assert report["min_size"] == 3 and report["threshold"] == 2.0
     assert [r["slice"] for r in report["slicings"]["language"]] == ["zh"] and report["slicings"]["language"][0][
         "n"] == 8
     for row in report["slicings"]["length"]:  # ROUGE-L is in points already: the gap is the difference

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ecomtune.recipes.schema import AdapterConfig, OutputConfig, _Section, run_name
+from ecomtune.recipes.schema import AdapterConfig, OutputConfig, SliceThresholds, _Section, run_name
 
 
 class GenerateData(_Section):
@@ -103,7 +103,7 @@ class GenerationSettings(_Section):
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="sample: a seed for reproducible samples, e.g. `7`")
 
 
-class GenerateEvaluation(_Section):
+class GenerateEvaluation(SliceThresholds):  # + slice_gap, min_slice_size (generate/slices.py)
     metric: Literal["rouge-l", "bleu-4", "rouge-1", "rouge-2", "coverage"] = Field(
         "rouge-l", description="the test metric `ecomtune compare` ranks methods by, e.g. `rouge-l`")
     rows: int | None = Field(None, ge=1, description="score at most this many test rows, e.g. `200`")

@@ -10,13 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ecomtune.reports.slices import (
-    DEFAULT_MIN_SIZE,
-    DEFAULT_THRESHOLD,
-    compute_slices,
-    language_slices,
-    length_slices,
-)
+from ecomtune.reports.slices import compute_slices, language_slices, length_slices
 from ecomtune.tasks.generate.metrics import corpus_scores
 
 
@@ -30,5 +24,4 @@ def generation_slices(recipe, inputs: Sequence[str], texts: Sequence[str], refer
 
     e = recipe.evaluation
     return compute_slices({"length": length_slices(inputs), "language": language_slices(inputs)}, score, metric,
-                          getattr(e, "slice_gap", DEFAULT_THRESHOLD), getattr(e, "min_slice_size", DEFAULT_MIN_SIZE),
-                          scale=1.0)
+                          e.slice_gap, e.min_slice_size, scale=1.0)

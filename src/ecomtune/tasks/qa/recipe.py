@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ecomtune.recipes.schema import OutputConfig, _Section, run_name
+from ecomtune.recipes.schema import OutputConfig, SliceThresholds, _Section, run_name
 from ecomtune.tasks.generate.recipe import (
     GenerateModel,
     GenerateTraining,
@@ -58,7 +58,7 @@ class QATraining(GenerateTraining):
                                                          "(the CPU budget), e.g. `400`; null = all")
 
 
-class QAEvaluation(_Section):
+class QAEvaluation(SliceThresholds):  # + slice_gap, min_slice_size (generate/slices.py)
     metric: Literal["rouge-l", "rouge-l_supported", "yes_no_accuracy"] = Field(
         "rouge-l", description="the test metric `ecomtune compare` ranks methods by, e.g. `rouge-l`")
     rows: int = Field(200, ge=1, description="test questions answered and scored, e.g. `200`")
