@@ -76,7 +76,7 @@ def test_recommend_masks_item_texts_and_leaves_out_profiles(tmp_path):
                   "profile": [f"likes games {u}" + (f" {EMAIL}" if u == 4 else "") for u in range(10)]}).to_csv(
         users, index=False)
     cfg = {"interactions": str(seqs), "items": str(items), "item_text_column": "title", "users": str(users),
-               "user_text_column": "profile"}
+           "user_text_column": "profile"}
     data = load_data(RecommendData(**cfg), need_text=True)
     assert data.item_texts[data.item_ids.index("i2")] == "item 2 call [PHONE]"
     assert data.user_texts[data.user_ids.index("u4")] == "likes games 4 [EMAIL]"
