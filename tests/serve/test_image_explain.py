@@ -102,6 +102,7 @@ def test_report_has_the_mistakes_gradcam(image_run, model, tmp_path):  # noqa: F
     prepared = prepare_images(recipe)
     pred, probs = model.predict_arrays(prepared.test.paths)
     wrong = (pred + 1) % model.space.sizes[0]  # every prediction a mistake
-    html = "".join(image_sections(tmp_path, model, prepared, {"pred": wrong, "probs": probs}, recipe.evaluation))
+    evaluation = recipe.evaluation.model_copy(update={"mistakes": 4, "gradcam": 4})  # the toy recipe turns both off
+    html = "".join(image_sections(tmp_path, model, prepared, {"pred": wrong, "probs": probs}, evaluation))
     assert "Where the model looked on those mistakes" in html
     assert png_size((tmp_path / "plots" / "mistakes_gradcam.png").read_bytes())

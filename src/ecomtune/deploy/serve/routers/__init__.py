@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import HTTPException, status
 
@@ -12,6 +13,14 @@ from ecomtune.deploy.serve.service import ServingState
 from ecomtune.registry import task
 
 MAX_EXPLAINED = 16  # texts per explained request: each costs tens of predictions (docs/explain.md)
+# Explanations run one at a time on their own thread: queued ones must not fill the default executor, which
+# decodes images and re-ranks search results for everyone else.
+EXPLAINER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")
+
+
+async def explain_off_loop(fn, *args):
+    """`fn(*args)` on the explanation thread."""
+    return await asyncio.get_running_loop().run_in_executor(EXPLAINER, fn, *args)
 
 
 def failed(what: str, served: ServedModel, exc: Exception) -> HTTPException:
@@ -53,7 +62,7 @@ async def explain_texts(served: ServedModel, texts: list[str], results: list) ->
     level = explained_level(served.model)
     targets = [int(pred[level]) for pred, _ in results]
     try:
-        explained = await asyncio.to_thread(attribute, served.model, list(texts), "auto", targets)
+        explained = await explain_off_loop(attribute, served.model, list(texts), "auto", targets)
     except Exception as exc:  # e.g. captum not installed: the client gets the reason
         raise failed("explanation", served, exc) from exc
     return [e.to_dict() for e in explained]

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ecomtune.deploy.serve.deps import pick_model, ready_state
 from ecomtune.deploy.serve.guards import clip
-from ecomtune.deploy.serve.routers import failed
+from ecomtune.deploy.serve.routers import explain_off_loop, failed
 from ecomtune.deploy.serve.schemas import (
     ERRORS,
     ErrorResponse,
@@ -150,7 +150,7 @@ async def image(request: Request, state: ServingState = Depends(ready_state)) ->
         from ecomtune.tasks.image_classify.explain import explain_images
 
         try:
-            explained = await asyncio.to_thread(explain_images, served.model, images)
+            explained = await explain_off_loop(explain_images, served.model, images)
         except Exception as exc:  # e.g. an ONNX copy: the client gets the reason
             raise failed("explanation", served, exc) from exc
         for row, e in zip(rows, explained):
