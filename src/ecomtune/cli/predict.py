@@ -14,6 +14,7 @@ from ecomtune.console import console
 
 @app.command()
 def predict(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="A run directory written by `ecomtune train`."),
     input: Path = typer.Option(None, "--input", "-i", help="Table to label (csv, tsv, jsonl, parquet, .gz); for an "
                                "image run also a folder of images (with --explain: or one image)."),
@@ -52,8 +53,11 @@ def predict(
     if text:
         raise DataError("--text goes with --explain; to label texts without explanations, put them in a table "
                         "(--input)")
-    if input is None or output is None:
-        raise DataError("give the rows to label with --input FILE and where to write them with --output FILE")
+    if input is None or output is None:  # required unless --explain prints: a usage error, as typer's own
+        import click
+
+        raise click.MissingParameter(ctx=ctx, param_type="option",
+                                     param_hint=f"'--{'input' if input is None else 'output'}'")
     from ecomtune.api import predict_file
 
     start = time.perf_counter()
