@@ -9,12 +9,14 @@ every request is computed; the clients (asyncio + httpx, one shared client) run 
 cores. Runs: `--classify` a text classifier (default bench/work/sentiment-en-issue12), `--recommend` a recommend
 run (default runs/bench-recommend/games-sasrec-text_id), `--search` a search run (default
 bench/work/search-fashion-bi). The goal (issue 17): p99 < 4x p50 at 32 clients on every endpoint. The load
-average before and after each level is recorded: on a shared machine other work inflates every figure.
+average before and after each level is recorded: on a shared machine other work inflates every figure. The client
+freezes what it loaded (`gc.freeze()`) before timing, so its own collector's pauses are not counted.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -116,6 +118,10 @@ def endpoint(name: str, run: Path, requests: int, server_args: list[str]) -> dic
 
     path, make, _ = ENDPOINTS[name]
     payloads = make(run, max(200, requests))
+    # The client's own garbage collector: building the payloads loads a model and its data here too, and a full
+    # collection over them (~0.25 s) would be timed as the server's latency for every request in flight.
+    gc.collect()
+    gc.freeze()
     server = Server(run, ["--cache-size", "0", *server_args])
     url = server.url(timeout=300)
     rows = [asyncio.run(level(url, path, payloads, c, requests if c > 1 else max(50, requests // 4)))

@@ -51,6 +51,12 @@ def serve(
     Two versions side by side: ecomtune serve sentiment@v1=runs/old sentiment@v2=runs/new
     Docs of the running service: http://127.0.0.1:8000/docs
     """
+    import os
+
+    # Idle OpenMP workers sleep instead of spinning (unless the user chose): with the event loop, the clients or
+    # other jobs on the same cores, a spinning team made one query's embedding 15x slower (docs/benchmarks.md,
+    # the service's tail). Read when torch loads, so it is set before the first import of torch.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from transformers.utils import logging as hf_logging
 
     from ecomtune.deploy.serve import ServeSettings

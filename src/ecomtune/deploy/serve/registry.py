@@ -64,7 +64,6 @@ class ServedModel:
     spec: ModelSpec
     model: Any  # ExpertModel, or whatever `ecomtune.tasks.text.predict.load` returns for a compressed run
     batcher: MicroBatcher | None = None
-    lookups: MicroBatcher | None = None  # the index worker of search / recommend models (`serve_lookup`)
     monitor: Any = None
     monitor_error: str | None = None
     info: dict = field(default_factory=dict)

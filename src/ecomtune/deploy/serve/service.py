@@ -1,15 +1,17 @@
 """The state one app holds (settings, models, cache, metrics) and the prediction path every endpoint shares:
 cache -> micro-batch the misses -> fill the cache -> feed the drift monitor; and, for models with a vector index
-(search, recommend), `lookup`: the index searched on the model's own index thread, one search per micro-batch.
+(search, recommend), `lookup`: the index searched on the model's inference thread, one search per micro-batch.
 
-Why an index thread of its own: the routers used to search the index with `asyncio.to_thread`, so at 32 clients
-up to six pool threads ran torch matrix products at once next to the inference thread, each with its own team of
-intra-op threads — about 14 busy threads on 2 cores — and a request whose thread lost the CPU waited for the
-others: p99 was 9x p50 (bench/serve_tail.py). On one thread, the searches queued meanwhile run as one matrix
-product and no more than two threads use torch at a time."""
+Why on the inference thread: the routers searched the index with `asyncio.to_thread`, on pool threads. Each
+thread that runs torch has its own OpenMP team, whose idle workers spin-wait after every parallel region; a second
+thread's team spinning next to the inference thread took the cores from it (a dedicated index thread, tried
+first, made one query's embedding 15x slower at one client: 278 ms instead of 19 ms — 19 ms again with
+`OMP_WAIT_POLICY=PASSIVE`). So lookups join the model's own micro-batches (`_Lookup` items next to the texts):
+one thread, one OpenMP team per model, and the searches of a batch run as one matrix product."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -61,6 +63,14 @@ def _settle(future: asyncio.Future, result, error: BaseException | None) -> None
 
 
 @dataclass
+class _Lookup:
+    """A micro-batch item that is an index search, not a text: (scores, rows) of `vector`, `depth` deep."""
+
+    vector: object
+    depth: int
+
+
+@dataclass
 class Predictions:
     """One request's results, one per text, as the model's `serve_batch` returns them (a classifier's prediction row,
     a query or user vector), and which came from the cache."""
@@ -106,10 +116,6 @@ class ServingState:
                 served.batcher = MicroBatcher(self._predict_fn(served), max_batch=s.max_batch,
                                               max_wait_ms=s.max_wait_ms, enabled=s.batching, name=spec.ref,
                                               **self.metrics.batcher_hooks(spec.ref)).start()
-                if hasattr(served.model, "serve_lookup"):  # no wait: what queued during the last search joins
-                    served.lookups = MicroBatcher(self._lookup_fn(served), max_batch=s.max_batch, max_wait_ms=0,
-                                                  enabled=s.batching, name=f"{spec.ref}/index",
-                                                  **self.metrics.batcher_hooks(f"{spec.ref}/index")).start()
                 self.registry.add(served)
         except Exception as exc:  # noqa: BLE001 - reported by /readyz and the on_failure hook
             self.failure = f"{type(exc).__name__}: {exc}"
@@ -119,6 +125,11 @@ class ServingState:
             return
         if self._stopping:
             return
+        # What loading left (modules, weights' wrappers, vocabularies: ~350k objects with a recommender) goes to
+        # the permanent generation, so the collector stops re-scanning it: a full collection took 230-280 ms, a
+        # pause every in-flight request shared, the tail of /v1/recommend and /v1/search (docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
         self.ready = True
         self.metrics.ready.set(1)
         if self.on_ready:
@@ -129,22 +140,25 @@ class ServingState:
         `serve_batch`, one result per string."""
         bucket = self.settings.bucket_size
 
-        def run(items: list[str]):  # looked up per batch, so a swapped model method takes effect
-            return served.model.serve_batch(items, bucket)
-
-        return run
-
-    @staticmethod
-    def _lookup_fn(served: ServedModel):
-        def run(requests: list):  # (vector, depth) each -> (scores, rows) each
-            return served.model.serve_lookup(requests)
+        def run(items: list):  # looked up per batch, so a swapped model method takes effect
+            look = [i for i, item in enumerate(items) if isinstance(item, _Lookup)]
+            if not look:
+                return served.model.serve_batch(items, bucket)
+            out: list = [None] * len(items)
+            rest = [i for i in range(len(items)) if not isinstance(items[i], _Lookup)]
+            if rest:
+                for i, result in zip(rest, served.model.serve_batch([items[i] for i in rest], bucket)):
+                    out[i] = result
+            for i, result in zip(look, served.model.serve_lookup([(items[i].vector, items[i].depth) for i in look])):
+                out[i] = result
+            return out
 
         return run
 
     async def lookup(self, served: ServedModel, vectors: list, depths: list[int]) -> list:
-        """(scores, rows) from the model's vector index for each vector, searched `depth` deep, on the model's index
-        thread (see the module docstring)."""
-        return await served.lookups.submit(list(zip(vectors, depths)))
+        """(scores, rows) from the model's vector index for each vector, searched `depth` deep, in the model's
+        micro-batches (see the module docstring)."""
+        return await served.batcher.submit([_Lookup(v, d) for v, d in zip(vectors, depths)])
 
     def begin_shutdown(self) -> None:
         """Start the shutdown deadline (`shutdown_timeout_s` from now); the server calls it when the signal comes."""
@@ -165,8 +179,7 @@ class ServingState:
         if self._loader is not None:
             await asyncio.wait([self._loader], timeout=self.shutdown_left())
         left = self.shutdown_left()
-        workers = [w for m in self.registry for w in (m.batcher, m.lookups) if w is not None]
-        done = await asyncio.gather(*(w.stop(left) for w in workers))
+        done = await asyncio.gather(*(m.batcher.stop(left) for m in self.registry if m.batcher))
         if not all(done):
             log.warning("an inference worker was still busy at the shutdown deadline; leaving it")
         # the monitor's window lives in memory and ends with the process: queued observations can go

@@ -38,6 +38,7 @@ class Recommender:
         self.index_kind = index
         self._position = {item: i for i, item in enumerate(item_ids) if i}
         self._index = None
+        self._items = None  # item_matrix() at inference, computed once (add_items clears it)
         self._encoder = None
 
     @classmethod
@@ -67,11 +68,18 @@ class Recommender:
         return len(self.item_ids) - 1
 
     @property
+    def item_vectors(self) -> torch.Tensor:
+        """Every item's embedding [n_items + 1, hidden], computed once: with text items it projects every title
+        embedding (16,859 x 384 for Games), which was half the service's inference time when done per batch."""
+        if self._items is None:
+            with torch.inference_mode():
+                self._items = self.model.item_matrix().detach()
+        return self._items
+
+    @property
     def index(self):
         if self._index is None:
-            with torch.inference_mode():
-                vectors = self.model.item_matrix()[1:].float().cpu().numpy()
-            self._index = build_index(vectors, self.index_kind)
+            self._index = build_index(self.item_vectors[1:].float().cpu().numpy(), self.index_kind)
         return self._index
 
     def positions(self, history: list[str], strict: bool = True) -> np.ndarray:
@@ -108,9 +116,9 @@ class Recommender:
     def user_vectors(self, histories: list[np.ndarray], profiles: list[str | None] | None = None) -> np.ndarray:
         seqs = left_pad(histories, self.model.max_history).to(self.device)
         if profiles is None or not any(profiles):
-            return self.model.user_vectors(seqs).float().cpu().numpy()
+            return self.model.user_vectors(seqs, items=self.item_vectors).float().cpu().numpy()
         users = self.profile_embeddings(profiles).to(self.device)
-        return self.model.user_vectors(seqs, profiles=users).float().cpu().numpy()
+        return self.model.user_vectors(seqs, items=self.item_vectors, profiles=users).float().cpu().numpy()
 
     def recommend_positions(self, histories: list[np.ndarray], k: int = 10, exclude_history: bool = True,
                             vectors: np.ndarray | None = None,
@@ -185,7 +193,7 @@ class Recommender:
             self._position[i] = len(self.item_ids)
             self.item_ids.append(i)
             self.item_texts.append(str(t))
-        self._index = None  # rebuilt with the new rows on next use
+        self._index = self._items = None  # rebuilt with the new rows on next use
         return len(ids)
 
     # --- the service's hooks ----------------------------------------------------------------------------------

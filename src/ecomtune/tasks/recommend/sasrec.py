@@ -77,9 +77,10 @@ class SASRec(nn.Module):
         mask = mask.repeat_interleave(self.heads, dim=0)
         return self.blocks(x, mask=mask)
 
-    def user_vectors(self, seqs: torch.Tensor) -> torch.Tensor:
-        """[B, L] left-padded histories -> [B, hidden] query vectors (score = user · item)."""
-        return self.encode(seqs)[:, -1]
+    def user_vectors(self, seqs: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, L] left-padded histories -> [B, hidden] query vectors (score = user · item); `items`: the
+        `item_matrix()` already computed (inference: it does not change between calls)."""
+        return self.encode(seqs, items)[:, -1]
 
     def loss(self, batch: dict, trainable: torch.Tensor) -> torch.Tensor:
         """Next-item cross-entropy at every real position, over every trainable item."""

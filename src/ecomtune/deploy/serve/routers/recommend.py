@@ -1,7 +1,7 @@
 """POST /v1/recommend: task `recommend` — each history becomes a user vector through the micro-batcher (the LRU
 cache keeps the vectors of recent histories, keyed by the item sequence and the profile text, if any), then the
-catalogue index answers on the model's index thread (`state.lookup`: one search for the requests queued
-meanwhile)."""
+catalogue index answers in the model's micro-batches (`state.lookup`: one search per batch, on the
+inference thread)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request

@@ -1,6 +1,6 @@
 """POST /v1/search: task `search` — queries embedded through the micro-batcher (the LRU cache keeps recent query
-vectors), the catalogue index searched with them on the model's index thread (`state.lookup`: one search for the
-requests queued meanwhile), optionally re-ranked by the cross-encoder (in a thread)."""
+vectors), the catalogue index searched with them in the model's micro-batches (`state.lookup`: one search per
+batch, on the inference thread), optionally re-ranked by the cross-encoder (in a thread)."""
 from __future__ import annotations
 
 import asyncio
