@@ -289,5 +289,6 @@ def scrub_columns(frame, names: Sequence[str], policy: str = "mask"):
     """(frame, report) for the text columns `names` of one table: masked in place (`mask`), or without the rows
     where any of them holds personal data (`drop`). Findings are counted per cell, rows once."""
     texts, keep, report = _scan_columns({c: frame[c].tolist() for c in names}, names, policy)
-    frame = frame.assign(**texts) if policy == "mask" else frame
+    if policy == "mask" and report.rows:  # untouched otherwise (an empty table keeps its column types)
+        frame = frame.assign(**texts)
     return frame[keep], report
