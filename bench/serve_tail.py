@@ -90,6 +90,7 @@ async def level(url: str, path: str, payloads: list[dict], concurrency: int, req
             await client.post(path, json=payloads[-1 - i % len(payloads)])
         latencies, failures = [], []
         counter = iter(range(requests))
+        buckets = server_buckets((await client.get("/metrics")).text, path)
         load = os.getloadavg()[0]
         start = time.perf_counter()
 
@@ -104,16 +105,41 @@ async def level(url: str, path: str, payloads: list[dict], concurrency: int, req
 
         await asyncio.gather(*(loop() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
+        after = server_buckets((await client.get("/metrics")).text, path)
     lat = np.array(latencies) * 1000
     p50, p99 = float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
     return {"concurrency": concurrency, "requests": len(lat), "failures": len(failures),
             "first_failure": failures[0] if failures else None, "requests_per_second": round(len(lat) / elapsed, 1),
             "p50_ms": round(p50, 1), "p99_ms": round(p99, 1), "max_ms": round(float(lat.max()), 1),
-            "p99_over_p50": round(p99 / p50, 2), "load_average_start": round(load, 2),
+            "p99_over_p50": round(p99 / p50, 2), "server_p50_at_most_ms": server_p(buckets, after, 0.5),
+            "server_p99_at_most_ms": server_p(buckets, after, 0.99), "load_average_start": round(load, 2),
             "load_average_end": round(os.getloadavg()[0], 2)}
 
 
-def endpoint(name: str, run: Path, requests: int, server_args: list[str]) -> dict:
+def server_buckets(text: str, path: str) -> dict[float, float]:
+    """Cumulative counts of the server's own request-latency histogram for `path` (le seconds -> count)."""
+    import re
+
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("ecomtune_request_seconds_bucket{") and f'endpoint="{path}"' in line:
+            le = re.search(r'le="([^"]+)"', line).group(1)
+            if le != "+Inf":
+                out[float(le)] = out.get(float(le), 0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def server_p(before: dict, after: dict, q: float) -> float | None:
+    """The upper bound (ms) of the histogram bucket holding the server-side q-quantile of the requests between."""
+    diff = {le: after.get(le, 0) - before.get(le, 0) for le in after}
+    total = max(diff.values(), default=0)
+    for le in sorted(diff):
+        if total and diff[le] >= q * total:
+            return le * 1000
+    return None
+
+
+def endpoint(name: str, run: Path, requests: int, server_args: list[str], repeat: int = 1) -> dict:
     from load_test import Server
 
     path, make, _ = ENDPOINTS[name]
@@ -125,10 +151,11 @@ def endpoint(name: str, run: Path, requests: int, server_args: list[str]) -> dic
     server = Server(run, ["--cache-size", "0", *server_args])
     url = server.url(timeout=300)
     rows = [asyncio.run(level(url, path, payloads, c, requests if c > 1 else max(50, requests // 4)))
-            for c in (1, 32)]
+            for c in (1, *[32] * repeat)]
     for row in rows:
         print(f"  {name:<9} {row['concurrency']:>2} clients: p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms "
-              f"(x{row['p99_over_p50']})  {row['requests_per_second']:6.1f} req/s  load {row['load_average_start']}"
+              f"(x{row['p99_over_p50']}; server p50/p99 <= {row['server_p50_at_most_ms']}/{row['server_p99_at_most_ms']} ms)  "
+              f"{row['requests_per_second']:6.1f} req/s  load {row['load_average_start']}"
               f"->{row['load_average_end']} ({row['failures']} failures)", flush=True)
     return {"run": str(run), "server": " ".join(server.cmd[3:]), "levels": rows, "exit_code": server.stop()}
 
@@ -139,6 +166,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=list(ENDPOINTS), help="these endpoints only")
     for name, (_, _, default) in ENDPOINTS.items():
         parser.add_argument(f"--{name}", type=Path, default=default, help=f"the {name} run")
+    parser.add_argument("--repeat", type=int, default=1, help="run the 32-client level this many times in a row")
     parser.add_argument("--server-arg", action="append", default=[], help="extra `ecomtune serve` argument")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "serve_tail.json")
     args = parser.parse_args()
@@ -146,7 +174,7 @@ def main() -> None:
     results = {"command": "python " + " ".join(sys.argv), "cpu_count": os.cpu_count(),
                "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "endpoints": {}}
     for name in args.only or list(ENDPOINTS):
-        results["endpoints"][name] = endpoint(name, getattr(args, name), args.requests, args.server_arg)
+        results["endpoints"][name] = endpoint(name, getattr(args, name), args.requests, args.server_arg, args.repeat)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(f"wrote {args.out}")
