@@ -230,3 +230,16 @@ def test_multitask_explains_the_first_head(multitask_run):  # noqa: F811
     p = p["predictions"][0]
     assert p["explanation"]["target"] == p["labels"]["stars"]
     assert p["explanation"]["tokens"] == ["this", "shirt", "was", "great", "size", "7"]
+
+
+def test_gemma_architecture_backbone_explains(tiny_decoder, tmp_path):
+    """Decoder backbones (the packaged gemma3-270m is a dequantised GGUF of this architecture) take `inputs_embeds`
+    too: integrated gradients and occlusion both work on them, over the same words."""
+    toy_reviews(80).to_csv(tmp_path / "reviews.csv", index=False)
+    recipe = classify_recipe(tmp_path / "reviews.csv", tiny_decoder, tmp_path, epochs=1)
+    recipe["evaluation"] = {"baseline": False}
+    decoder = ecomtune.load(ecomtune.train(recipe), device="cpu")
+    text = "this shirt was great size 7"
+    for method in METHODS:
+        e = explain_texts(decoder, [text], method=method)[0]
+        assert e.tokens == text.split() and max(abs(s) for s in e.scores) == pytest.approx(1.0)
