@@ -148,12 +148,19 @@ def shots(tmp_path_factory):
 
     def save(driver, name: str) -> Path:
         path = folder / f"console-{name}.png"
-        assert driver.save_screenshot(str(path)), name
+        width, height = driver.execute_script("return [window.innerWidth, document.documentElement.scrollHeight]")
+        if width > 600:  # the whole page, up to 1,800 px tall
+            driver.set_window_size(1280, min(height + 120, 1800))
+        try:
+            assert driver.save_screenshot(str(path)), name
+        finally:
+            if width > 600:
+                driver.set_window_size(1280, 900)
         if keep:
             from PIL import Image
 
             image = Image.open(path).convert("RGB")
-            image.thumbnail((1000, 1400))
+            image.thumbnail((900, 1300))
             image.quantize(colors=64).save(Path(keep) / path.name, optimize=True)
         return path
 

@@ -57,8 +57,10 @@
   function paretoFront(points) {
     const sorted = [...points].sort((a, b) => a.x - b.x || b.y - a.y);
     const front = [];
-    let best = -Infinity;
-    for (const p of sorted) if (p.y > best) { front.push(p); best = p.y; }
+    let best = -Infinity, at = null;
+    for (const p of sorted) {  // ties (same cost, same quality) are on the front together
+      if (p.y > best || (p.y === best && p.x === at)) { front.push(p); best = p.y; at = p.x; }
+    }
     return front;
   }
 

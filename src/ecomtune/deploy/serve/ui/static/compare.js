@@ -21,6 +21,8 @@
       const missing = ids.filter((i) => !byId[i]);
       if (missing.length) showAlert("error", `Not found: ${missing.join(", ")}`);
       rows = ids.filter((i) => byId[i] && !byId[i].error).map((i) => ({ ...byId[i], key: i }));
+      const names = rows.map((r) => r.name);  // runs of one name (copies, compare methods): call them by their id
+      rows = rows.map((r) => names.filter((n) => n === r.name).length > 1 ? { ...r, name: r.id } : r);
       const tasks = [...new Set(rows.map((r) => r.task))];
       title = `${rows.length} runs (${tasks.join(", ")})` + (tasks.length > 1 ? " — different tasks: their metrics differ" : "");
       defaultQuality = rows.length ? rows[0].quality : null;
