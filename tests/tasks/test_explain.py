@@ -159,6 +159,15 @@ def test_report_shows_confident_mistakes(run, model):
         ("most confident mistakes" in (run / "report.html").read_text())
 
 
+def test_no_mistakes_section_when_the_recipe_asks_for_none(run, model):
+    from ecomtune.recipes.loader import recipe_of_run
+    from ecomtune.tasks.text.explain import mistake_sections
+
+    recipe = recipe_of_run(run, model.manifest, need_data=True)
+    assert recipe.evaluation.mistakes == 10
+    assert mistake_sections(model, None, 0) == ("", "")  # evaluation.mistakes: 0 touches no data
+
+
 def test_cli_explains_typed_texts(run):
     out = cli("predict", run, "--explain", "--text", "the dress fits and terrible color is").stdout
     assert out.splitlines()[0].startswith("negative (")

@@ -319,6 +319,8 @@ class EvaluationConfig(SliceOptions):
     threshold: ThresholdConfig | None = Field(
         None, description="tune one label's threshold, e.g. `{label: negative, target: recall, value: 0.9}`"
     )
+    mistakes: int = Field(10, ge=0, le=100, description="the most confident test mistakes explained in the report "
+                          "(attributions + nearest training examples; ~2 min on 3,000 MiniLM rows), `0` to skip")
 
 
 class OutputConfig(_Section):

@@ -360,14 +360,16 @@ def report_sections(model, prepared, n: int = MISTAKES) -> tuple[str, str]:
     return html, "\n".join(md)
 
 
-def mistake_sections(model, prepared) -> tuple[str, str]:
-    """`report_sections` for training's report: a failure here (captum missing, an exotic network) skips the
-    section with a note instead of failing a finished training run."""
+def mistake_sections(model, prepared, n: int = MISTAKES) -> tuple[str, str]:
+    """`report_sections` for training's report (`evaluation.mistakes: 0` skips it): a failure here (captum
+    missing, an exotic network) skips the section with a note instead of failing a finished training run."""
     from ecomtune.console import say
 
-    say("explaining the most confident test mistakes")
+    if n == 0:
+        return "", ""
+    say(f"explaining the {n} most confident test mistakes (evaluation.mistakes)")
     try:
-        return report_sections(model, prepared)
+        return report_sections(model, prepared, n)
     except Exception as exc:  # noqa: BLE001 - the report is written without this section
         say(f"[yellow]note:[/] the report has no confident-mistakes section: {exc}")
         return "", ""

@@ -250,7 +250,7 @@ def save(run: Run, result: dict) -> Path:
         history=[h for h in trainer.state.log_history if "train_runtime" not in h],
         extra={k: v for k, v in extra.items() if v is not None}).to_dict()
     write_manifest(run_dir, manifest)
-    mistakes_html, mistakes_md = mistake_sections(result["expert"], prepared)
+    mistakes_html, mistakes_md = mistake_sections(result["expert"], prepared, recipe.evaluation.mistakes)
     write_report(run_dir, manifest, extra=[mistakes_html])
     write_model_card(run_dir, manifest, extra=[mistakes_md])
     if not recipe.training.keep_checkpoints:
