@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
@@ -75,12 +76,15 @@ def _serving(request: Request, need_ready: bool = True):
     return state
 
 
-def _render(request: Request, page: str, title: str) -> HTMLResponse:
+@lru_cache(maxsize=1)
+def _templates():
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    env = getattr(router, "_jinja", None)
-    if env is None:
-        env = router._jinja = Environment(loader=FileSystemLoader(UI / "templates"), autoescape=select_autoescape())
+    return Environment(loader=FileSystemLoader(UI / "templates"), autoescape=select_autoescape())
+
+
+def _render(request: Request, page: str, title: str) -> HTMLResponse:
+    env = _templates()
     state = getattr(request.app.state, "serving", None)
     tasks = {s.task for s in state.registry.specs} if state is not None else set()
     html = env.get_template(f"{page}.html").render(
