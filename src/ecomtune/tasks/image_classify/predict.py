@@ -159,7 +159,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, device: st
     metrics = metrics_module(model.space).compute(model.space.encode(rows), pred, model.space)
     from ecomtune.tasks.image_classify.slices import image_slices
 
-    slices = image_slices(recipe, paths, model.space.encode(rows), pred, model.space, data)
+    slices = image_slices(recipe, paths, model.space.encode(rows), pred, model.space,
+                          metrics_module(model.space), data)
     if slices:
         metrics["slices"] = slices
     metrics["rows"] = len(paths)

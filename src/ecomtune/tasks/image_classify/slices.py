@@ -51,15 +51,13 @@ def column_values(recipe, paths: Sequence[str], extra: str | Path | None = None)
             for i, c in enumerate(columns)}
 
 
-def image_slices(recipe, paths: Sequence[str], true: np.ndarray, pred: np.ndarray, space: LabelSpace,
+def image_slices(recipe, paths: Sequence[str], true: np.ndarray, pred: np.ndarray, space: LabelSpace, metrics,
                  extra: str | Path | None = None) -> dict | None:
-    """The slice view of the predictions, or None when the recipe names no `evaluation.slices` column."""
-    from ecomtune.tasks.image_classify.predict import metrics_module
-
+    """The slice view of the predictions (scored by `metrics`, the run's metrics module: `predict.metrics_module`),
+    or None when the recipe names no `evaluation.slices` column."""
     columns = column_values(recipe, paths, extra)
     if not columns:
         return None
-    metrics = metrics_module(space)
     true, pred = np.asarray(true), np.asarray(pred)
 
     def score(idx: np.ndarray) -> dict:

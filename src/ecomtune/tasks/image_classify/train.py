@@ -294,7 +294,8 @@ def evaluate(run: Run) -> dict:
     if recipe.evaluation.baseline:
         say("fitting the baseline: frozen backbone features + logistic regression")
         baseline = run_baseline(prepared, recipe)
-    slices = image_slices(recipe, prepared.test.paths, prepared.test.labels, test["pred"], prepared.space)
+    slices = image_slices(recipe, prepared.test.paths, prepared.test.labels, test["pred"], prepared.space,
+                          metrics_module(prepared.space))
     return {"model": model, "metrics": metrics, "cost": cost, "baseline": baseline, "test": test, "slices": slices}
 
 
