@@ -78,42 +78,101 @@ ENDPOINTS = {"classify": ("/v1/classify", classify_payloads, HERE / "work" / "se
              "search": ("/v1/search", search_payloads, HERE / "work" / "search-fashion-bi")}
 
 
-async def level(url: str, path: str, payloads: list[dict], concurrency: int, requests: int) -> dict:
+def level(url: str, path: str, payloads: list[dict], concurrency: int, requests: int, client: str) -> dict:
     """`concurrency` closed-loop clients send `requests` requests in all (each its next when the last answers)."""
-    import httpx
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
-        while (await client.get("/readyz")).status_code != 200:
-            await asyncio.sleep(0.2)
-        for i in range(concurrency):  # open the connections, warm the path
-            await client.post(path, json=payloads[-1 - i % len(payloads)])
-        latencies, failures = [], []
-        counter = iter(range(requests))
-        buckets = server_buckets((await client.get("/metrics")).text, path)
-        load = os.getloadavg()[0]
-        start = time.perf_counter()
-
-        async def loop():
-            for i in counter:
-                sent = time.perf_counter()
-                r = await client.post(path, json=payloads[i % len(payloads)])
-                if r.status_code == 200:
-                    latencies.append(time.perf_counter() - sent)
-                else:
-                    failures.append(f"{r.status_code}: {r.text[:200]}")
-
-        await asyncio.gather(*(loop() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
-        after = server_buckets((await client.get("/metrics")).text, path)
+    measure = _threads if client == "threads" else _httpx
+    buckets = server_buckets(_get(url, "/metrics"), path)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    latencies, failures = measure(url, path, payloads, concurrency, requests)
+    elapsed = time.perf_counter() - start
+    after = server_buckets(_get(url, "/metrics"), path)
     lat = np.array(latencies) * 1000
     p50, p99 = float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
-    return {"concurrency": concurrency, "requests": len(lat), "failures": len(failures),
+    return {"concurrency": concurrency, "client": client, "requests": len(lat), "failures": len(failures),
             "first_failure": failures[0] if failures else None, "requests_per_second": round(len(lat) / elapsed, 1),
             "p50_ms": round(p50, 1), "p99_ms": round(p99, 1), "max_ms": round(float(lat.max()), 1),
             "p99_over_p50": round(p99 / p50, 2), "server_p50_at_most_ms": server_p(buckets, after, 0.5),
             "server_p99_at_most_ms": server_p(buckets, after, 0.99), "load_average_start": round(load, 2),
             "load_average_end": round(os.getloadavg()[0], 2)}
+
+
+def _get(url: str, path: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url + path, timeout=60) as r:
+        return r.read().decode()
+
+
+def _threads(url: str, path: str, payloads: list[dict], concurrency: int, requests: int):
+    """One thread and one keep-alive `http.client` connection per client: the client's own cost per request is
+    small next to the server's (the asyncio + httpx client below costs ~1 ms of the same 2 cores per request, and
+    its event loop, not the service, made /v1/recommend's p99 ~10x its p50)."""
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    latencies, failures, lock, counter = [], [], threading.Lock(), iter(range(requests))
+
+    def post(conn, i: int):
+        conn.request("POST", path, json.dumps(payloads[i % len(payloads)]), {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    def loop(first: int):
+        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=300)
+        post(conn, -1 - first)  # open the connection, warm the path
+        ready.wait()
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            sent = time.perf_counter()
+            status, body = post(conn, i)
+            with lock:
+                if status == 200:
+                    latencies.append(time.perf_counter() - sent)
+                else:
+                    failures.append(f"{status}: {body[:200]!r}")
+
+    ready = threading.Event()
+    threads = [threading.Thread(target=loop, args=(c,)) for c in range(concurrency)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    ready.set()
+    for t in threads:
+        t.join()
+    return latencies, failures
+
+
+def _httpx(url: str, path: str, payloads: list[dict], concurrency: int, requests: int):
+    """The first client of this benchmark: asyncio + httpx, one shared client (`--client httpx`)."""
+    import httpx
+
+    async def run():
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
+            for i in range(concurrency):  # open the connections, warm the path
+                await client.post(path, json=payloads[-1 - i % len(payloads)])
+            latencies, failures = [], []
+            counter = iter(range(requests))
+
+            async def loop():
+                for i in counter:
+                    sent = time.perf_counter()
+                    r = await client.post(path, json=payloads[i % len(payloads)])
+                    if r.status_code == 200:
+                        latencies.append(time.perf_counter() - sent)
+                    else:
+                        failures.append(f"{r.status_code}: {r.text[:200]}")
+
+            await asyncio.gather(*(loop() for _ in range(concurrency)))
+            return latencies, failures
+
+    return asyncio.run(run())
 
 
 def server_buckets(text: str, path: str) -> dict[float, float]:
@@ -139,7 +198,8 @@ def server_p(before: dict, after: dict, q: float) -> float | None:
     return None
 
 
-def endpoint(name: str, run: Path, requests: int, server_args: list[str], repeat: int = 1) -> dict:
+def endpoint(name: str, run: Path, requests: int, server_args: list[str], repeat: int = 1,
+             client: str = "threads") -> dict:
     from load_test import Server
 
     path, make, _ = ENDPOINTS[name]
@@ -150,7 +210,14 @@ def endpoint(name: str, run: Path, requests: int, server_args: list[str], repeat
     gc.freeze()
     server = Server(run, ["--cache-size", "0", *server_args])
     url = server.url(timeout=300)
-    rows = [asyncio.run(level(url, path, payloads, c, requests if c > 1 else max(50, requests // 4)))
+    while True:
+        try:
+            if "ready" in _get(url, "/readyz"):
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    rows = [level(url, path, payloads, c, requests if c > 1 else max(50, requests // 4), client)
             for c in (1, *[32] * repeat)]
     for row in rows:
         print(f"  {name:<9} {row['concurrency']:>2} clients: p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms "
@@ -168,13 +235,16 @@ def main() -> None:
         parser.add_argument(f"--{name}", type=Path, default=default, help=f"the {name} run")
     parser.add_argument("--repeat", type=int, default=1, help="run the 32-client level this many times in a row")
     parser.add_argument("--server-arg", action="append", default=[], help="extra `ecomtune serve` argument")
+    parser.add_argument("--client", choices=["threads", "httpx"], default="threads",
+                        help="threads + http.client (default), or the first asyncio + httpx client")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "serve_tail.json")
     args = parser.parse_args()
     os.chdir(REPO)
     results = {"command": "python " + " ".join(sys.argv), "cpu_count": os.cpu_count(),
                "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "endpoints": {}}
     for name in args.only or list(ENDPOINTS):
-        results["endpoints"][name] = endpoint(name, getattr(args, name), args.requests, args.server_arg, args.repeat)
+        results["endpoints"][name] = endpoint(name, getattr(args, name), args.requests, args.server_arg, args.repeat,
+                                              args.client)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(f"wrote {args.out}")
