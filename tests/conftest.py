@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -213,3 +214,25 @@ def tiny_chat_lm(tmp_path_factory) -> str:
     model.save_pretrained(path)
     fast.save_pretrained(path)
     return str(path)
+
+
+CHROMIUM = next(filter(None, (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+NO_BROWSER = "no chromium + chromedriver on PATH (Debian: apt-get install chromium chromium-driver; " \
+             "scripts/setup.sh does it as root)"
+
+
+def headless_chromium(tmp_path_factory, browser_log: bool = False):
+    """A headless Chromium driven by Selenium (the browser tests of /guide and the console): Debian's executable,
+    its own profile folder, 1280x900; `browser_log` keeps the page's console messages for `get_log("browser")`."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
+                 "--window-size=1280,900", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    if browser_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    return driver

@@ -23,12 +23,10 @@ import httpx
 import pytest
 
 from ecomtune.rundir.manifest import write_manifest
+from tests.conftest import CHROMEDRIVER as DRIVER
+from tests.conftest import CHROMIUM, NO_BROWSER, headless_chromium
 from tests.serve.conftest import wait_ready
 
-CHROMIUM = next(filter(None, (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))), None)
-DRIVER = shutil.which("chromedriver")
-NO_BROWSER = "no chromium + chromedriver on PATH (Debian: apt-get install chromium chromium-driver; " \
-             "scripts/setup.sh does it as root)"
 KEY = "console-test-key"
 UI = Path(__file__).resolve().parents[2] / "src/ecomtune/deploy/serve/ui"
 browser_test = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason=NO_BROWSER)
@@ -127,15 +125,7 @@ def api(served):
 def browser(tmp_path_factory):
     if not (CHROMIUM and DRIVER):
         pytest.skip(NO_BROWSER)
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
-                 "--window-size=1280,900", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
-    driver.set_page_load_timeout(30)
+    driver = headless_chromium(tmp_path_factory, browser_log=True)
     yield driver
     driver.quit()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -13,13 +12,11 @@ import time
 import httpx
 import pytest
 
+from tests.conftest import CHROMEDRIVER, CHROMIUM, NO_BROWSER, headless_chromium
 from tests.serve.conftest import wait_ready
 from tests.tasks.guide.conftest import COLOURS, collage
 
-CHROMIUM = next(filter(None, (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))), None)
-DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no chromium + chromedriver on PATH (Debian: "
-                                "apt-get install chromium chromium-driver; scripts/setup.sh does it as root)")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=NO_BROWSER)
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +47,7 @@ def guide_url(guide_run):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
-                 "--window-size=1280,900", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
-    driver.set_page_load_timeout(30)
+    driver = headless_chromium(tmp_path_factory)
     yield driver
     driver.quit()
 
